@@ -1,0 +1,349 @@
+"""The `rnn-tutor` command line: the tutor app by default, plus `train`, `lab`, `lessons`,
+`worked` and `map`.
+
+Errors are one line: bad arguments exit 2, runtime problems (weight files, save paths, an unknown
+lesson) exit 1. No traceback ever reaches the terminal.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import math
+import os
+import signal
+import sys
+
+from tutor import __version__
+from tutor.engine import settings as S
+
+PROG = "rnn-tutor"
+MAX_STEPS = 10_000_000
+MAX_FPS = 60.0
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing (exit 2)."""
+
+
+class RuntimeProblem(Exception):
+    """A problem met while running (exit 1)."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of usage + message
+        raise UsageError(message)
+
+
+# --- argument types: each rejects NaN, inf and out-of-range values with one line -------------
+
+def _number(text: str, kind=float):
+    try:
+        value = kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def int_in(low: int, high: int):
+    def parse(text: str) -> int:
+        value = _number(text, int)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+    return parse
+
+
+def float_in(low: float, high: float, low_open: bool = False):
+    def parse(text: str) -> float:
+        value = _number(text)
+        if (value <= low if low_open else value < low) or value > high:
+            side = "above" if low_open else "at least"
+            raise argparse.ArgumentTypeError(
+                f"must be {side} {low:g} and at most {high:g}, got {value:g}")
+        return value
+    return parse
+
+
+# --- the parser ------------------------------------------------------------------------------
+
+def add_training_options(p: argparse.ArgumentParser, required: bool) -> None:
+    d = S.Settings()
+    g = p.add_argument_group("training")
+    g.add_argument("--cell", choices=S.CELLS, required=required,
+                   **({} if required else {"default": d.cell}),
+                   help="rnn (tanh), irnn (ReLU, identity init), lstm or gru"
+                        + ("" if required else " (default: %(default)s)"))
+    g.add_argument("--task", choices=S.TASKS, required=required,
+                   **({} if required else {"default": d.task}),
+                   help="echo (short-range), adding, remember, agreement"
+                        + ("" if required else " (default: %(default)s)"))
+    g.add_argument("--seq-len", "-T", dest="seq_len", type=int_in(1, S.MAX_SEQ_LEN),
+                   required=required, **({} if required else {"default": d.seq_len}),
+                   metavar="T", help="sequence length" + ("" if required else " (default: %(default)s)"))
+    g.add_argument("--hidden", type=int_in(1, S.MAX_HIDDEN), default=None, metavar="H",
+                   help=f"hidden units (default: {d.hidden}, or the weight file's size)")
+    g.add_argument("--batch", type=int_in(1, S.MAX_BATCH), default=d.batch, metavar="B",
+                   help="sequences per step (default: %(default)s)")
+    g.add_argument("--lr", type=float_in(0, S.MAX_LR, low_open=True), default=d.lr,
+                   help="learning rate (default: %(default)s)")
+    g.add_argument("--optimizer", choices=S.OPTIMIZERS, default=d.optimizer,
+                   help="default: %(default)s")
+    g.add_argument("--clip", type=float_in(0, S.MAX_CLIP), default=d.clip, metavar="NORM",
+                   help="clipping threshold; 0 turns clipping off (default: %(default)s)")
+    g.add_argument("--clip-mode", choices=S.CLIP_MODES, default=d.clip_mode,
+                   help="clip the global norm or each value (default: %(default)s)")
+    g.add_argument("--init", choices=[i for i in S.INITS if i != "auto"], default=None,
+                   help="recurrent initialisation (default: identity for irnn, PyTorch's "
+                        "default otherwise)")
+    g.add_argument("--radius", type=float_in(0, S.MAX_RADIUS, low_open=True), default=None,
+                   metavar="R", help="rescale the recurrent matrix to spectral radius R")
+    g.add_argument("--forget-bias", type=float_in(-S.MAX_FORGET_BIAS, S.MAX_FORGET_BIAS),
+                   default=d.forget_bias, metavar="F",
+                   help="LSTM forget-gate bias (default: %(default)s)")
+    g.add_argument("--reverse-input", action="store_true", help="feed each sequence backwards")
+    g.add_argument("--freeze-head", action="store_true",
+                   help="train the recurrent weights only, not the linear read-out")
+    g.add_argument("--seed", type=int_in(0, S.MAX_SEED), default=d.seed,
+                   help="default: %(default)s")
+    g.add_argument("--dtype", choices=S.DTYPES, default=d.dtype, help="default: %(default)s")
+    g.add_argument("--steps", type=int_in(1, MAX_STEPS), required=required,
+                   default=None, metavar="N",
+                   help="training steps" + ("" if required else " (default: until quit)"))
+
+
+def add_fps(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fps", type=float_in(0, MAX_FPS, low_open=True), default=4.0,
+                   help="chart redraws per second at most (default: %(default)s)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description="Watch recurrent networks forget, and watch the "
+                    "fixes work. With no command, opens the tutor at your last lesson.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--lesson", metavar="N|SLUG", help="open this lesson")
+    parser.add_argument("--lessons", metavar="DIR", help="use another folder of lessons")
+    parser.add_argument("--reset-progress", action="store_true",
+                        help="clear saved progress before starting")
+    add_fps(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    train = sub.add_parser("train", help="train headless, printing JSON Lines",
+                           description="Train a cell with no UI. Prints one JSON object per "
+                           "logged step, then a final summary object.")
+    add_training_options(train, required=True)
+    train.add_argument("--log-every", type=int_in(1, MAX_STEPS), default=1, metavar="K",
+                       help="log step 1, every K-th step and the last (default: %(default)s)")
+    train.add_argument("--save-weights", metavar="FILE.npz",
+                       help="save the trained weights with PyTorch's names")
+    train.add_argument("--load-weights", metavar="FILE.npz",
+                       help="start from these weights instead of a fresh initialisation")
+
+    lab = sub.add_parser("lab", help="open the lab alone, for free experiments",
+                         description="The lab with no lesson. Trains until paused or quit.")
+    add_training_options(lab, required=False)
+    add_fps(lab)
+
+    lessons = sub.add_parser("lessons", help="list the lessons and any broken lesson files")
+    lessons.add_argument("--lessons", dest="lessons_dir", metavar="DIR",
+                         help="list this folder instead of the shipped lessons")
+
+    worked = sub.add_parser("worked", help="step through a worked numeric example",
+                            description="A tiny cell computed one operation at a time, forward "
+                            "and backward. Prints plain text when output is not a terminal.")
+    worked.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn")
+    worked.add_argument("--plain", action="store_true", help="print the walk-through as text")
+    add_fps(worked)
+
+    itermap = sub.add_parser("map", help="explore the iterated map behind exploding gradients",
+                             description="Cobweb plot, fixed points and the running product "
+                             "of derivatives for x ← w·tanh(x) + b or x ← w·σ(x) + b.")
+    itermap.add_argument("--map", dest="kind", choices=("tanh", "sigmoid"), default="tanh")
+    itermap.add_argument("--w", type=float_in(-100, 100), default=None, help="slope w")
+    itermap.add_argument("--b", type=float_in(-100, 100), default=None, help="offset b")
+    itermap.add_argument("--x0", type=float_in(-100, 100), default=None, help="start x_0")
+    add_fps(itermap)
+    return parser
+
+
+def settings_from(args) -> S.Settings:
+    try:
+        return S.Settings(
+            cell=args.cell, task=args.task, seq_len=args.seq_len,
+            hidden=args.hidden if args.hidden is not None else S.Settings.hidden,
+            batch=args.batch, lr=args.lr, optimizer=args.optimizer, clip=args.clip,
+            clip_mode=args.clip_mode, init=args.init or "auto", radius=args.radius,
+            forget_bias=args.forget_bias, reverse_input=args.reverse_input, seed=args.seed,
+            dtype=args.dtype, freeze_head=args.freeze_head).validated()
+    except S.SettingsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# --- commands --------------------------------------------------------------------------------
+
+def cmd_train(args) -> int:
+    from tutor.engine import Model, Run, WeightsError
+
+    settings = settings_from(args)
+    weights = None
+    if args.load_weights:
+        try:
+            weights = Model.load_arrays(args.load_weights)
+        except WeightsError as exc:
+            raise RuntimeProblem(str(exc)) from None
+        settings = _fit_settings_to_weights(settings, weights, args)
+    if args.save_weights:
+        _check_writable(args.save_weights)
+    try:
+        run = Run(settings, weights)
+    except WeightsError as exc:
+        raise RuntimeProblem(f"{args.load_weights}: {exc}") from None
+
+    out = sys.stdout
+    last = None
+    for i in range(1, args.steps + 1):
+        rec = run.step()
+        last = rec
+        if i == 1 or i % args.log_every == 0 or i == args.steps or run.diverged:
+            out.write(json.dumps(rec.to_json()) + "\n")
+        if run.diverged:
+            break
+    final = {
+        "final": True,
+        "status": run.status,
+        "diverged_at": run.diverged_at,
+        "steps": run.steps,
+        "loss": rec_field(last, "loss"),
+        "accuracy": rec_field(last, "accuracy"),
+        "baseline": run.baseline.loss,
+        "baseline_accuracy": run.baseline.accuracy,
+        "steps_per_s": round(run.steps_per_s, 2),
+        "settings": {k: v for k, v in vars(settings).items()},
+    }
+    out.write(json.dumps(final) + "\n")
+    out.flush()
+    if args.save_weights:
+        if run.diverged:
+            raise RuntimeProblem(f"not saved to {args.save_weights}: the run diverged at step "
+                                 f"{run.diverged_at}")
+        try:
+            run.model.save(args.save_weights)
+        except WeightsError as exc:
+            raise RuntimeProblem(str(exc)) from None
+    return 0
+
+
+def rec_field(rec, name):
+    return None if rec is None else rec.to_json()[name]
+
+
+def _fit_settings_to_weights(settings, weights, args):
+    """Take the hidden size from the file when not given; refuse a file for another cell."""
+    stored_cell = str(weights.get("cell", settings.cell))
+    if stored_cell != settings.cell:
+        raise RuntimeProblem(f"{args.load_weights} holds a {stored_cell} cell, not a "
+                             f"{settings.cell}")
+    hh = weights.get("weight_hh_l0")
+    if hh is None or getattr(hh, "ndim", 0) != 2:
+        raise RuntimeProblem(f"{args.load_weights}: missing or mis-shaped weight_hh_l0")
+    hidden = int(hh.shape[1])
+    if args.hidden is not None and args.hidden != hidden:
+        raise RuntimeProblem(f"{args.load_weights} has hidden size {hidden}, not {args.hidden}")
+    if not 1 <= hidden <= S.MAX_HIDDEN:
+        raise RuntimeProblem(f"{args.load_weights}: hidden size {hidden} is out of range")
+    return settings.replace(hidden=hidden)
+
+
+def _check_writable(path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise RuntimeProblem(f"cannot write {path}: it is a folder")
+    if not os.path.isdir(directory):
+        raise RuntimeProblem(f"cannot write {path}: no folder {directory}")
+    probe = os.path.join(directory, f".rnn-tutor-write-test-{os.getpid()}")
+    try:
+        with open(probe, "wb"):
+            pass
+        os.unlink(probe)
+    except OSError as exc:
+        raise RuntimeProblem(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def cmd_lessons(args) -> int:
+    from pathlib import Path
+
+    from tutor.lessons import LessonsError, format_listing, load_lessons
+
+    try:
+        lesson_set = load_lessons(Path(args.lessons_dir) if args.lessons_dir else None)
+    except LessonsError as exc:
+        raise RuntimeProblem(str(exc)) from None
+    sys.stdout.write(format_listing(lesson_set).rstrip("\n") + "\n")
+    return 0
+
+
+def cmd_lab(args) -> int:
+    from tutor.ui.lab import run_lab
+
+    return call(run_lab, settings=settings_from(args), fps=args.fps, max_steps=args.steps)
+
+
+def cmd_worked(args) -> int:
+    from tutor.ui.worked_view import run_worked
+
+    return call(run_worked, cell=args.cell, plain=args.plain, fps=args.fps)
+
+
+def cmd_map(args) -> int:
+    from tutor.ui.map_view import run_map
+
+    return call(run_map, kind=args.kind, w=args.w, b=args.b, x0=args.x0, fps=args.fps)
+
+
+def cmd_tutor(args) -> int:
+    from tutor.ui.app import run_tutor
+
+    return call(run_tutor, lessons_dir=args.lessons, lesson=args.lesson, fps=args.fps,
+                reset_progress=args.reset_progress)
+
+
+def call(fn, **kwargs) -> int:
+    """Call an entry point with the options it accepts (None means: its own default)."""
+    accepted = inspect.signature(fn).parameters
+    return fn(**{k: v for k, v in kwargs.items() if k in accepted and v is not None})
+
+
+COMMANDS = {"train": cmd_train, "lab": cmd_lab, "lessons": cmd_lessons, "worked": cmd_worked,
+            "map": cmd_map, None: cmd_tutor}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args) or 0
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeProblem as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except Exception as exc:  # a bug of ours: still one line, never a traceback on screen
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _quiet_broken_pipe() -> int:
+    # Output piped into something that stopped reading (e.g. `| head`): not an error.
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:
+        pass
+    return 0

@@ -1,0 +1,159 @@
+"""A recurrent cell plus a linear head, with parameters under PyTorch's names.
+
+`params` holds `weight_ih_l0` (G·H×I), `weight_hh_l0` (G·H×H), `bias_ih_l0`, `bias_hh_l0`
+exactly as `torch.nn.RNN/LSTM/GRU(batch_first=True)` lays them out, and `head.weight` (O×H),
+`head.bias` (O) as `torch.nn.Linear` does.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cells import PARAM_NAMES, Backward, Cache, make_cell
+from .heads import loss_and_grad
+
+HEAD_NAMES = ("head.weight", "head.bias")
+
+
+class WeightsError(ValueError):
+    """A weight file or dict that cannot be used; the message is one line."""
+
+
+@dataclass
+class Pass:
+    """One forward and backward pass over a batch."""
+    loss: float
+    accuracy: float | None
+    grads: dict[str, np.ndarray]
+    output: np.ndarray               # head output: (B, O), or (B, T, O) for per-step heads
+    cache: Cache
+    back: Backward
+
+    @property
+    def grad_norm_per_step(self) -> np.ndarray:
+        """‖∂L/∂h_t‖ for t = 1..T (Frobenius norm over the batch)."""
+        return _norm_per_step(self.back.dH)
+
+    @property
+    def cell_grad_norm_per_step(self) -> np.ndarray | None:
+        return None if self.back.dC is None else _norm_per_step(self.back.dC)
+
+
+def _norm_per_step(d: np.ndarray) -> np.ndarray:
+    flat = d.reshape(d.shape[0], -1).astype(np.float64)
+    return np.sqrt(np.einsum("ij,ij->i", flat, flat))
+
+
+class Model:
+    def __init__(self, cell: str, params: dict[str, np.ndarray], head_kind: str):
+        self.cell_name = cell
+        self.cell = make_cell(cell)
+        self.head_kind = head_kind
+        self.params = params
+        self.check_shapes()
+
+    @property
+    def hidden(self) -> int:
+        return self.params["weight_hh_l0"].shape[1]
+
+    @property
+    def dtype(self):
+        return self.params["weight_hh_l0"].dtype
+
+    @classmethod
+    def from_arrays(cls, cell: str, arrays: dict, head_kind: str = "regression",
+                    dtype="float64") -> "Model":
+        """Build a model from a dict of arrays with PyTorch's names (plain numpy arrays, or
+        anything np.asarray accepts). Names may carry a module prefix such as `rnn.`."""
+        params = {}
+        for name in PARAM_NAMES + HEAD_NAMES:
+            match = [k for k in arrays if k == name or k.endswith("." + name)]
+            if not match:
+                raise WeightsError(f"missing {name}")
+            params[name] = np.array(arrays[match[0]], dtype=dtype)
+        return cls(cell, params, head_kind)
+
+    def check_shapes(self, input_size: int | None = None, output_size: int | None = None):
+        p = self.params
+        G = self.cell.gates
+        try:
+            H = p["weight_hh_l0"].shape[1]
+            I = p["weight_ih_l0"].shape[1]
+            O = p["head.weight"].shape[0]
+        except (KeyError, IndexError) as exc:
+            raise WeightsError(f"weights are missing or mis-shaped ({exc})") from None
+        want = {"weight_ih_l0": (G * H, I), "weight_hh_l0": (G * H, H), "bias_ih_l0": (G * H,),
+                "bias_hh_l0": (G * H,), "head.weight": (O, H), "head.bias": (O,)}
+        if input_size is not None:
+            want["weight_ih_l0"] = (G * H, input_size)
+        if output_size is not None:
+            want["head.weight"] = (output_size, H)
+            want["head.bias"] = (output_size,)
+        for name, shape in want.items():
+            got = p[name].shape
+            if got != shape:
+                raise WeightsError(f"{name} has shape {got}, a {self.cell_name} needs {shape}")
+        for name, arr in p.items():
+            if not np.all(np.isfinite(arr)):
+                raise WeightsError(f"{name} holds NaN or inf")
+
+    def forward_backward(self, x: np.ndarray, y, mask=None, nudge=None) -> Pass:
+        """x: (B, T, I) batch-first; y as the task makes it. nudge: see `Cell.forward`."""
+        p = self.params
+        X = np.ascontiguousarray(np.swapaxes(x, 0, 1), dtype=self.dtype)
+        cache = self.cell.forward(p, X, nudge)
+        W, b = p["head.weight"], p["head.bias"]
+        H = cache.H
+        if self.head_kind == "sequence":
+            Y = H @ W.T + b                                   # (T, B, O)
+            loss, acc, dY = loss_and_grad("sequence", Y, y, mask)
+            dH_out = dY @ W
+            gW = np.einsum("tbo,tbh->oh", dY, H)
+            gb = dY.sum(axis=(0, 1))
+            output = np.swapaxes(Y, 0, 1)
+        else:
+            hT = H[-1]
+            Y = hT @ W.T + b
+            loss, acc, dY = loss_and_grad(self.head_kind, Y, y)
+            dH_out = np.zeros_like(H)
+            dH_out[-1] = dY @ W
+            gW = dY.T @ hT
+            gb = dY.sum(axis=0)
+            output = Y
+        back = self.cell.backward(p, cache, dH_out)
+        grads = dict(back.grads)
+        grads["head.weight"] = gW
+        grads["head.bias"] = gb
+        return Pass(loss=loss, accuracy=acc, grads=grads, output=output, cache=cache, back=back)
+
+    def save(self, path: str) -> None:
+        """Write an .npz with PyTorch's names; atomic, so a failed write leaves no half file."""
+        directory = os.path.dirname(os.path.abspath(path))
+        tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, cell=np.array(self.cell_name), **self.params)
+            os.replace(tmp, path)
+        except OSError as exc:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise WeightsError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    @staticmethod
+    def load_arrays(path: str) -> dict[str, np.ndarray]:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except FileNotFoundError:
+            raise WeightsError(f"no weight file at {path}") from None
+        except IsADirectoryError:
+            raise WeightsError(f"{path} is a folder, not a weight file") from None
+        except PermissionError:
+            raise WeightsError(f"cannot read {path}: permission denied") from None
+        except Exception as exc:  # np.load raises many kinds on a corrupt file
+            raise WeightsError(f"{path} is not a readable .npz weight file "
+                               f"({type(exc).__name__})") from None

@@ -1,0 +1,154 @@
+"""A training run: settings in, one metric record per step out.
+
+    run = Run(Settings(cell="lstm", task="adding", seq_len=50))
+    rec = run.step()          # StepRecord: loss, grad norms per timestep, gates, ...
+
+Divergence is a state, not an exception: a non-finite loss or gradient ends the run with
+status "diverged" and the step, and NumPy's warnings are silenced so nothing reaches stderr.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .init import init_params
+from .model import HEAD_NAMES, Model, Pass
+from .optim import Optimizer, clip_grads, global_norm
+from .settings import Settings
+from .tasks import Baseline, Sample, get_task
+
+
+@dataclass
+class StepRecord:
+    step: int                                  # counted from 1
+    loss: float
+    accuracy: float | None
+    grad_norm: float                           # global norm before clipping
+    clipped: bool
+    grad_norm_per_step: np.ndarray             # (T,) ‖∂L/∂h_t‖
+    gate_per_step: np.ndarray | None           # (T,) mean forget (LSTM) or update (GRU) gate
+    cell_grad_norm_per_step: np.ndarray | None  # (T,) ‖∂L/∂c_t‖ for LSTM
+    elapsed_s: float
+    status: str = "ok"                         # "ok" or "diverged"
+
+    def to_json(self) -> dict:
+        return {
+            "step": self.step,
+            "loss": _num(self.loss),
+            "accuracy": _num(self.accuracy),
+            "elapsed_s": round(self.elapsed_s, 6),
+            "grad_norm": _num(self.grad_norm),
+            "clipped": self.clipped,
+            "grad_norm_per_step": _nums(self.grad_norm_per_step),
+            "gate_per_step": _nums(self.gate_per_step),
+            "cell_grad_norm_per_step": _nums(self.cell_grad_norm_per_step),
+            "status": self.status,
+        }
+
+
+def _num(x):
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _nums(a):
+    return None if a is None else [_num(v) for v in np.asarray(a).tolist()]
+
+
+class Run:
+    def __init__(self, settings: Settings, weights: dict[str, np.ndarray] | None = None):
+        self.settings = settings.validated()
+        s = self.settings
+        self.task = get_task(s.task)
+        self.dtype = np.dtype(s.dtype)
+        if weights is None:
+            params = init_params(s.cell, self.task.input_size, s.hidden, self.task.output_size,
+                                 np.random.default_rng([s.seed, 0]), s.effective_init, s.radius,
+                                 s.forget_bias, self.dtype)
+            self.model = Model(s.cell, params, self.task.head)
+        else:
+            self.model = Model.from_arrays(s.cell, weights, self.task.head, dtype=self.dtype)
+            self.model.check_shapes(self.task.input_size, self.task.output_size)
+        self.data_rng = np.random.default_rng([s.seed, 1])
+        self.optimizer = Optimizer(s.optimizer, s.lr)
+        self.steps = 0
+        self.status = "ok"
+        self.diverged_at: int | None = None
+        self.baseline: Baseline = self.task.baseline(s.seq_len)
+        self.started = time.perf_counter()
+        self.last_pass: Pass | None = None
+        self._last_batch = None
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == "diverged"
+
+    def apply_live(self, settings: Settings) -> None:
+        """Take the settings that need no restart (clipping) from the next step on."""
+        if self.settings.needs_restart(settings):
+            raise ValueError("these settings need a fresh run")
+        self.settings = settings.validated()
+
+    def next_batch(self):
+        s = self.settings
+        batch = self.task.batch(self.data_rng, s.batch, s.seq_len, self.dtype)
+        if s.reverse_input:
+            batch.x = np.ascontiguousarray(batch.x[:, ::-1])
+        return batch
+
+    def step(self) -> StepRecord | None:
+        """One training step; None once the run has diverged."""
+        if self.diverged:
+            return None
+        s = self.settings
+        batch = self.next_batch()
+        with np.errstate(all="ignore"):
+            result = self.model.forward_backward(batch.x, batch.y, batch.mask)
+            names = [n for n in self.model.params if not (s.freeze_head and n in HEAD_NAMES)]
+            grads = {n: result.grads[n] for n in names}
+            norm = global_norm(grads)
+            finite = math.isfinite(result.loss) and math.isfinite(norm)
+            clipped = finite and clip_grads(grads, norm, s.clip_mode, s.clip)
+            if finite:
+                self.optimizer.step(self.model.params, grads, names)
+            self.steps += 1
+            if not finite:
+                self.status = "diverged"
+                self.diverged_at = self.steps
+            record = StepRecord(
+                step=self.steps,
+                loss=result.loss,
+                accuracy=result.accuracy,
+                grad_norm=norm,
+                clipped=clipped,
+                grad_norm_per_step=result.grad_norm_per_step,
+                gate_per_step=self.model.cell.gate_per_step(result.cache),
+                cell_grad_norm_per_step=result.cell_grad_norm_per_step,
+                elapsed_s=time.perf_counter() - self.started,
+                status=self.status,
+            )
+        self.last_pass = result
+        self._last_batch = batch
+        return record
+
+    def sample(self, row: int = 0) -> Sample | None:
+        """One sequence of the last batch, its target and the model's prediction (made before
+        that step's update)."""
+        if self._last_batch is None or self.last_pass is None:
+            return None
+        b = self._last_batch
+        x = b.x[row]
+        if self.settings.reverse_input:
+            x = x[::-1]                          # show the sequence as the task made it
+        with np.errstate(all="ignore"):
+            return self.task.describe(x, b.y[row], self.last_pass.output[row])
+
+    @property
+    def steps_per_s(self) -> float:
+        elapsed = time.perf_counter() - self.started
+        return self.steps / elapsed if elapsed > 0 else 0.0

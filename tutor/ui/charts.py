@@ -1,0 +1,643 @@
+"""The lab's charts, on textual-plotext, and the bounded histories they draw from.
+
+textual-plotext rebuilds a whole chart on every refresh, and a naive redraw of two charts at 4 Hz
+writes ~23 KiB/s to the terminal. So a chart here is built only when its data changed and it is
+visible, and then only the cells that differ from the previous build are repainted (Textual
+refreshes regions). Axes are quantised so they hold still while a curve moves.
+
+Every value goes to plotext through `LabChart._line` / `_hline` / `_vline`, which drop NaN and
+inf: plotext crashes on inf and silently drops NaN. Log scales are drawn as log10 of clean values on
+a linear axis with labelled ticks (plotext's own log scale crashes on re-render).
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Iterable, Sequence
+
+import numpy as np
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Region, Size
+from textual_plotext import PlotextPlot
+
+from tutor.engine import Baseline, Sample, Settings, get_task
+from tutor.engine.worker import RunUpdate, Update
+
+HISTORY_POINTS = 240     # per series; older points are merged pairwise, so memory stays flat
+MAX_EVENTS = 12
+
+# ANSI palette indices, shared by plotext (by name) and the Rich legend (by number), so the
+# terminal's own palette decides the shades: legible on 16- and 256-colour terminals alike.
+PLOTEXT_COLOR = {1: "red", 2: "green", 3: "orange", 4: "blue", 5: "magenta", 6: "cyan",
+                 7: "gray+", 8: "gray", 9: "red+", 12: "blue+"}
+CELL_COLOR = {"rnn": 1, "irnn": 5, "lstm": 6, "gru": 3}
+# Distinct markers keep overlaid curves apart when NO_COLOR turns every colour grey.
+CELL_MARKER = {"rnn": "braille", "irnn": "·", "lstm": "hd", "gru": "x"}
+MARKER_GLYPH = {"braille": "⠤⠤", "hd": "▄▄", "·": "··", "x": "xx", "─": "──", "│": "│"}
+REFERENCE = 7        # baseline and clip threshold
+INITIAL = 8          # the step-0 curve and the run before a restart
+EVENT = 12           # a setting changed here
+DIVERGED = 9
+
+
+# ---- numbers -----------------------------------------------------------------------------------
+
+def clean_log10(values) -> np.ndarray:
+    """log10 of the finite, positive values; NaN elsewhere (callers drop NaN before plotext)."""
+    a = np.asarray(values, dtype=np.float64)
+    out = np.full(a.shape, np.nan)
+    ok = np.isfinite(a) & (a > 0)
+    out[ok] = np.log10(a[ok])
+    return out
+
+
+def finite_pairs(xs: Iterable, ys: Iterable) -> tuple[list[float], list[float]]:
+    fx, fy = [], []
+    for x, y in zip(xs, ys):
+        if x is None or y is None:
+            continue
+        x, y = float(x), float(y)
+        if math.isfinite(x) and math.isfinite(y):
+            fx.append(x)
+            fy.append(y)
+    return fx, fy
+
+
+def log_label(exponent: int) -> str:
+    return {0: "1", 1: "10", 2: "100", -1: "0.1", -2: "0.01"}.get(exponent, f"1e{exponent}")
+
+
+def log_ticks(lo: int, hi: int, max_ticks: int) -> tuple[list[int], list[str]]:
+    """Ticks at whole powers of ten from lo to hi, at most max_ticks of them, always with 1 when
+    1 is in range (the eye anchors on it)."""
+    span = max(1, hi - lo)
+    step = 1
+    while span // step + 1 > max(2, max_ticks):
+        step += 1
+    anchor = 0 if lo <= 0 <= hi else lo
+    ticks = [e for e in range(lo, hi + 1) if (e - anchor) % step == 0]
+    return ticks, [log_label(e) for e in ticks]
+
+
+_NICE = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+def nice_ceil(x: float) -> float:
+    """The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k that is ≥ x (x > 0)."""
+    if not math.isfinite(x) or x <= 0:
+        return 1.0
+    k = math.floor(math.log10(x))
+    for m in _NICE:
+        v = m * 10.0 ** k
+        if v >= x * (1 - 1e-12):
+            return v
+    return 10.0 ** (k + 1)
+
+
+def nice_ticks(lo: float, hi: float, max_ticks: int) -> list[float]:
+    span = hi - lo
+    if not (math.isfinite(span) and span > 0):
+        return [lo]
+    raw = span / max(1, max_ticks - 1)
+    k = math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        step = m * 10.0 ** k
+        if step >= raw:
+            break
+    first = math.ceil(lo / step - 1e-9) * step
+    ticks, v = [], first
+    while v <= hi + step * 1e-9:
+        ticks.append(round(v, 12))
+        v += step
+    return ticks
+
+
+def tick_label(v: float) -> str:
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 10000:
+        return f"{v / 1000:g}k"
+    if a >= 1:
+        return f"{v:g}"
+    if a >= 0.001:
+        return f"{v:.3g}".lstrip("0") if v > 0 else f"{v:.3g}"
+    return f"{v:.0e}"
+
+
+def thin(xs: Sequence[float], ys: Sequence[float], limit: int) -> tuple[list, list]:
+    """At most `limit` evenly spaced points, keeping both ends."""
+    n = len(xs)
+    if n <= limit or limit < 2:
+        return list(xs), list(ys)
+    idx = np.unique(np.linspace(0, n - 1, limit).round().astype(int))
+    return [xs[i] for i in idx], [ys[i] for i in idx]
+
+
+# ---- histories ---------------------------------------------------------------------------------
+
+class BoundedSeries:
+    """A scalar history that never holds more than `capacity` points.
+
+    Each stored point is the mean of `stride` consecutive inputs; when the store fills, neighbours
+    are merged pairwise and the stride doubles. Non-finite inputs are skipped."""
+
+    def __init__(self, capacity: int = HISTORY_POINTS):
+        self.capacity = capacity - capacity % 2
+        self.xs: list[float] = []
+        self.ys: list[float] = []
+        self.stride = 1
+        self._sum = 0.0
+        self._n = 0
+        self._x = 0.0
+        self.count = 0               # finite inputs seen
+
+    def add(self, x: float, y: float) -> None:
+        if y is None or not math.isfinite(y) or not math.isfinite(x):
+            return
+        self.count += 1
+        self._sum += y
+        self._n += 1
+        self._x = x
+        if self._n >= self.stride:
+            self.xs.append(self._x)
+            self.ys.append(self._sum / self._n)
+            self._sum, self._n = 0.0, 0
+            if len(self.xs) >= self.capacity:
+                self.xs = self.xs[1::2]
+                ys = self.ys
+                self.ys = [(ys[i] + ys[i + 1]) / 2 for i in range(0, len(ys) - 1, 2)]
+                self.stride *= 2
+
+    def points(self) -> tuple[list[float], list[float]]:
+        if self._n:
+            return self.xs + [self._x], self.ys + [self._sum / self._n]
+        return list(self.xs), list(self.ys)
+
+    def __len__(self) -> int:
+        return len(self.xs) + (1 if self._n else 0)
+
+
+class RunHistory:
+    """What the charts know about one run."""
+
+    def __init__(self, name: str, settings: Settings, baseline: Baseline | None = None):
+        self.name = name
+        self.settings = settings
+        self.baseline = baseline or get_task(settings.task).baseline(settings.seq_len)
+        self.loss = BoundedSeries()
+        self.accuracy = BoundedSeries()
+        self.log_grad_norm = BoundedSeries()
+        self.events: deque[tuple[int, str]] = deque(maxlen=MAX_EVENTS)
+        self.h = self.h0 = self.gate = self.c = self.c0 = None
+        self.sample: Sample | None = None
+        self.step = 0
+        self.steps_per_s = 0.0
+        self.status = "ok"
+        self.diverged_at: int | None = None
+        self.done = False
+        self.recent_clipped: deque[bool] = deque(maxlen=50)
+        self.last_loss: float | None = None
+        self.last_accuracy: float | None = None
+        self.last_grad_norm: float | None = None
+        self.scalars_version = 0
+        self.arrays_version = 0
+
+    @property
+    def cell(self) -> str:
+        return self.settings.cell
+
+    def absorb(self, u: RunUpdate) -> None:
+        if u.steps:
+            for step, loss, acc, norm in zip(u.steps, u.loss, u.accuracy, u.grad_norm):
+                self.loss.add(step, loss)
+                if acc is not None:
+                    self.accuracy.add(step, acc)
+                if norm is not None and math.isfinite(norm) and norm > 0:
+                    self.log_grad_norm.add(step, math.log10(norm))
+            self.recent_clipped.extend(u.clipped)
+            self.last_loss, self.last_accuracy = u.loss[-1], u.accuracy[-1]
+            self.last_grad_norm = u.grad_norm[-1]
+            self.scalars_version += 1
+        if u.events:
+            self.events.extend(u.events)
+            self.scalars_version += 1
+        if u.grad_norm_per_step is not None:
+            self.h = u.grad_norm_per_step
+            self.h0 = u.first_grad_norm_per_step
+            self.gate = u.gate_per_step
+            self.c = u.cell_grad_norm_per_step
+            self.c0 = u.first_cell_grad_norm_per_step
+            self.arrays_version += 1
+        if u.sample is not None:
+            self.sample = u.sample
+        if u.status != self.status or u.diverged_at != self.diverged_at:
+            self.scalars_version += 1
+        self.settings, self.baseline = u.settings, u.baseline
+        self.step, self.steps_per_s = u.step, u.steps_per_s
+        self.status, self.diverged_at, self.done = u.status, u.diverged_at, u.done
+
+    @property
+    def clipped_share(self) -> float:
+        return sum(self.recent_clipped) / len(self.recent_clipped) if self.recent_clipped else 0.0
+
+
+class LabHistory:
+    """The histories of the current generation's runs, plus the loss of the run before."""
+
+    def __init__(self):
+        self.generation = 0
+        self.runs: dict[str, RunHistory] = {}
+        self.ghost: tuple[str, list[float], list[float]] | None = None  # (label, xs, ys)
+        self.version = 0
+
+    def reset(self, generation: int, runs: dict[str, Settings], ghost_label: str | None = None):
+        """A fresh generation. With a label, the single run's loss so far stays as a grey ghost
+        so the learner can compare before and after the change."""
+        old = self.runs.get("main")
+        if ghost_label and old is not None and len(old.loss) > 1 and len(runs) == 1:
+            xs, ys = old.loss.points()
+            self.ghost = (ghost_label, xs, ys)
+        elif len(runs) != 1 or ghost_label is None:
+            self.ghost = None
+        self.generation = generation
+        self.runs = {name: RunHistory(name, s) for name, s in runs.items()}
+        self.version += 1
+
+    def absorb(self, update: Update) -> bool:
+        if update.generation != self.generation:
+            return False
+        for name, u in update.runs.items():
+            run = self.runs.get(name)
+            if run is not None:
+                run.absorb(u)
+        self.version += 1
+        return True
+
+    @property
+    def compare(self) -> bool:
+        return len(self.runs) > 1
+
+
+# ---- chart widgets -----------------------------------------------------------------------------
+
+def _legend_item(glyph: str, color: int | None, label: str) -> list:
+    style = Style(color=f"color({color})") if color is not None else Style()
+    return [(glyph, style), (f" {label}  ", "")]
+
+
+class LabChart(PlotextPlot):
+    """A chart that builds only when its data changed and repaints only the cells that differ."""
+
+    DEFAULT_CSS = """
+    LabChart { width: 1fr; height: 1fr; min-height: 6; min-width: 24; }
+    """
+    title = ""
+
+    def __init__(self, history: LabHistory, *, id: str | None = None,
+                 classes: str | None = None):
+        super().__init__(id=id, classes=classes)
+        self.history = history
+        self.theme = "clear"          # no plotext background: fewer escape codes per cell
+        self._lines: list[Text] = []
+        self._joined: Text | None = None
+        self._built_for: tuple | None = None
+        self.builds = 0               # how many times plotext built this chart (tests, benches)
+
+    # what to draw --------------------------------------------------------------------------------
+    def data_key(self) -> tuple:
+        """Changes whenever the chart's picture could change."""
+        return (self.history.generation, self.history.version)
+
+    def draw(self, width: int, height: int) -> Text | None:
+        """Issue the plotext calls for a plot of this size; return the header line (title and
+        legend). Return None to show `self.message()` instead of a plot."""
+        raise NotImplementedError
+
+    def message(self) -> str:
+        return "waiting for the first training step…"
+
+    # the only doors to plotext -------------------------------------------------------------------
+    def _line(self, xs, ys, color: int, marker: str = "braille", yside: str | None = None) -> None:
+        xs, ys = finite_pairs(xs, ys)
+        if not xs:
+            return
+        kwargs = {"marker": marker, "color": PLOTEXT_COLOR[color]}
+        if yside:
+            kwargs["yside"] = yside
+        self.plt.plot(xs, ys, **kwargs)
+
+    def _hline(self, y, color: int, yside: str | None = None) -> None:
+        if y is not None and math.isfinite(y):
+            self.plt.horizontal_line(float(y), color=PLOTEXT_COLOR[color], yside=yside)
+
+    def _vline(self, x, color: int) -> None:
+        if x is not None and math.isfinite(x):
+            self.plt.vertical_line(float(x), color=PLOTEXT_COLOR[color])
+
+    def _xaxis_steps(self, last_step: float, plot_width: int) -> None:
+        top = nice_ceil(max(10.0, last_step))
+        self.plt.xlim(0, top)
+        ticks = nice_ticks(0, top, max(2, min(6, plot_width // 10)))
+        self.plt.xticks(ticks, [tick_label(t) for t in ticks])
+
+    def _yaxis_linear(self, lo: float, hi: float, plot_height: int, yside=None) -> None:
+        self.plt.ylim(lo, hi, yside=yside)
+        ticks = nice_ticks(lo, hi, max(2, min(5, plot_height // 2)))
+        self.plt.yticks(ticks, [tick_label(t) for t in ticks], yside=yside)
+
+    def _yaxis_log(self, values: Iterable[np.ndarray], plot_height: int,
+                   yside=None) -> tuple[int, int]:
+        finite = [v[np.isfinite(v)] for v in values if v is not None]
+        finite = [v for v in finite if v.size]
+        if finite:
+            lo = math.floor(min(float(v.min()) for v in finite))
+            hi = math.ceil(max(float(v.max()) for v in finite))
+        else:
+            lo, hi = -1, 1
+        if hi - lo < 2:
+            lo, hi = lo - 1, hi + 1
+        self.plt.ylim(lo, hi, yside=yside)
+        ticks, labels = log_ticks(lo, hi, max(2, min(5, plot_height // 2)))
+        self.plt.yticks(ticks, labels, yside=yside)
+        return lo, hi
+
+    # building and repainting -------------------------------------------------------------------
+    def _build(self, size: Size) -> list[Text]:
+        width, height = size.width, size.height
+        self.builds += 1
+        plt = self.plt
+        plt.clear_figure()
+        plt.theme("clear")
+        header = None
+        if height >= 6 and width >= 20:
+            plt.plotsize(width, height - 1)
+            header = self.draw(width, height - 1)
+        if header is None:
+            return self._message_lines(width, height)
+        body = [Text.from_ansi(line) for line in plt.build().split("\n")[: height - 1]]
+        header.truncate(width, pad=True)
+        lines = [header] + body
+        for line in lines:
+            line.truncate(width, pad=True)
+        while len(lines) < height:
+            lines.append(Text(" " * width))
+        return lines
+
+    def _message_lines(self, width: int, height: int) -> list[Text]:
+        lines = [Text(self.title, style="bold")]
+        for part in self.message().split("\n"):
+            lines.append(Text(part))
+        lines = lines[:height]
+        for line in lines:
+            line.truncate(width, pad=True)
+        return lines + [Text(" " * width) for _ in range(height - len(lines))]
+
+    def redraw(self, force: bool = False) -> bool:
+        """Rebuild if the data changed and the chart is on screen; repaint only changed cells.
+        Returns True when anything was repainted."""
+        size = self.size
+        if not self.display or size.width <= 0 or size.height <= 0 or not self.is_mounted:
+            return False
+        key = (self.data_key(), size)
+        if key == self._built_for and not force:
+            return False
+        new = self._build(size)
+        self._built_for = key
+        old = self._lines
+        self._lines = new
+        self._joined = None
+        if len(old) != len(new):
+            self.refresh()
+            return True
+        regions = []
+        for y, (a, b) in enumerate(zip(old, new)):
+            span = _changed_span(a, b)
+            if span is not None:
+                regions.append(Region(span[0], y, span[1] - span[0], 1))
+        if regions:
+            self.refresh(*regions)
+        return bool(regions)
+
+    def render(self):
+        size = self.size
+        if not self._lines or self._built_for is None or self._built_for[1] != size:
+            self._lines = self._build(size)
+            self._built_for = (self.data_key(), size)
+            self._joined = None
+        if self._joined is None:
+            self._joined = Text("\n").join(self._lines)
+        return self._joined
+
+    @property
+    def plain_lines(self) -> list[str]:
+        return [line.plain for line in self._lines]
+
+
+def _cells(line: Text) -> list:
+    styles: list = [None] * len(line.plain)
+    for span in line.spans:
+        for i in range(span.start, min(span.end, len(styles))):
+            styles[i] = span.style
+    if line.style:
+        styles = [(line.style, s) for s in styles]
+    return list(zip(line.plain, styles))
+
+
+def _changed_span(old: Text, new: Text) -> tuple[int, int] | None:
+    if old.plain == new.plain and old.spans == new.spans and old.style == new.style:
+        return None
+    a, b = _cells(old), _cells(new)
+    n = max(len(a), len(b))
+    a += [None] * (n - len(a))
+    b += [None] * (n - len(b))
+    first = next((i for i in range(n) if a[i] != b[i]), None)
+    if first is None:
+        return None
+    last = next(i for i in range(n - 1, -1, -1) if a[i] != b[i])
+    return first, last + 1
+
+
+# ---- the four charts ---------------------------------------------------------------------------
+
+class LossChart(LabChart):
+    title = "loss per step"
+
+    def data_key(self):
+        h = self.history
+        return (h.generation, id(h.ghost), tuple(r.scalars_version for r in h.runs.values()))
+
+    def draw(self, width, height):
+        h = self.history
+        runs = list(h.runs.values())
+        if not runs or not any(len(r.loss) for r in runs):
+            return None
+        baseline = runs[0].baseline.loss
+        all_y, last_x = [baseline], 1.0
+        for run in runs:
+            xs, ys = run.loss.points()
+            all_y += ys
+            last_x = max([last_x] + xs)
+        ghost = h.ghost
+        if ghost is not None:
+            all_y += ghost[2]
+            last_x = max([last_x] + ghost[1])
+        top = nice_ceil(max(1.2 * baseline, float(np.quantile(all_y, 0.98))))
+        self._xaxis_steps(last_x, width)
+        self._yaxis_linear(0.0, top, height)
+        legend = [(self.title, "bold"), "  "]
+        if ghost is not None:
+            self._line(ghost[1], [min(y, top) for y in ghost[2]], INITIAL, marker="·")
+            legend += _legend_item("··", INITIAL, f"before ({ghost[0]})")
+        self._hline(baseline, REFERENCE)
+        for run in runs:
+            xs, ys = run.loss.points()
+            self._line(xs, [min(y, top) for y in ys], CELL_COLOR[run.cell],
+                       CELL_MARKER[run.cell] if h.compare else "braille")
+            legend += _legend_item(MARKER_GLYPH[CELL_MARKER[run.cell] if h.compare
+                                                else "braille"], CELL_COLOR[run.cell], run.cell)
+        legend += _legend_item("──", REFERENCE, f"baseline {baseline:.3g}")
+        _mark_events(self, runs, legend)
+        return Text.assemble(*legend)
+
+
+class GradNormChart(LabChart):
+    title = "‖∇‖ per step"
+
+    def data_key(self):
+        h = self.history
+        return (h.generation, tuple((r.scalars_version, r.settings.clip, r.settings.clip_mode)
+                                    for r in h.runs.values()))
+
+    def draw(self, width, height):
+        h = self.history
+        runs = list(h.runs.values())
+        if not runs or not any(len(r.log_grad_norm) for r in runs):
+            return None
+        settings = runs[0].settings
+        clip_log = math.log10(settings.clip) if settings.clipping else None
+        series = [np.asarray(r.log_grad_norm.points()[1]) for r in runs]
+        if clip_log is not None:
+            series.append(np.asarray([clip_log]))
+        self._yaxis_log(series, height)
+        self._xaxis_steps(max(max(r.log_grad_norm.points()[0] or [1.0]) for r in runs), width)
+        legend = [(self.title, "bold"), " (log)  "]
+        for run in runs:
+            xs, ys = run.log_grad_norm.points()
+            marker = CELL_MARKER[run.cell] if h.compare else "braille"
+            self._line(xs, ys, CELL_COLOR[run.cell], marker)
+            legend += _legend_item(MARKER_GLYPH[marker], CELL_COLOR[run.cell], run.cell)
+        if clip_log is not None:
+            self._hline(clip_log, REFERENCE)
+            legend += _legend_item("──", REFERENCE,
+                                   f"clip {settings.clip:g} ({settings.clip_mode})")
+        else:
+            legend.append(("no clipping", "dim"))
+        _mark_events(self, runs, legend)
+        return Text.assemble(*legend)
+
+
+class GradPerStepChart(LabChart):
+    title = "‖∂L/∂h_t‖ by t"
+
+    def data_key(self):
+        h = self.history
+        return (h.generation, tuple(r.arrays_version for r in h.runs.values()))
+
+    def draw(self, width, height):
+        h = self.history
+        runs = [r for r in h.runs.values() if r.h is not None]
+        if not runs:
+            return None
+        limit = max(8, 2 * width)
+        curves = [(r, clean_log10(r.h)) for r in runs]
+        first = None if h.compare else clean_log10(runs[0].h0) if runs[0].h0 is not None else None
+        self._yaxis_log([c for _, c in curves] + [first], height)
+        T = len(runs[0].h)
+        self.plt.xlim(1, max(2, T))
+        ticks = [t for t in nice_ticks(0, T, max(2, min(6, width // 10))) if t >= 1]
+        ticks = sorted(set([1] + [t for t in ticks if t < T] + [T]))
+        if len(ticks) > 2 and ticks[-1] - ticks[-2] < T / 12:
+            del ticks[-2]
+        self.plt.xticks(ticks, [f"{t:g}" for t in ticks])
+        legend = [(self.title, "bold"), " (log)  "]
+        t = list(range(1, T + 1))
+        if first is not None:
+            self._line(*thin(t, list(first), limit), INITIAL, marker="·")
+            legend += _legend_item("··", INITIAL, "step 0")
+        for run, curve in curves:
+            marker = CELL_MARKER[run.cell] if h.compare else "braille"
+            self._line(*thin(list(range(1, len(curve) + 1)), list(curve), limit),
+                       CELL_COLOR[run.cell], marker)
+            legend += _legend_item(MARKER_GLYPH[marker], CELL_COLOR[run.cell],
+                                   run.cell if h.compare else f"step {run.step}")
+        return Text.assemble(*legend)
+
+
+class GatesChart(LabChart):
+    title = "gates by t"
+
+    def data_key(self):
+        h = self.history
+        return (h.generation, tuple(r.arrays_version for r in h.runs.values()))
+
+    def message(self) -> str:
+        runs = list(self.history.runs.values())
+        if runs and all(r.cell in ("rnn", "irnn") for r in runs):
+            return (f"a plain {runs[0].cell} has no gates.\n"
+                    "press 3 for an LSTM (forget gate, ‖∂L/∂c_t‖)\nor 4 for a GRU (update gate).")
+        return super().message()
+
+    def draw(self, width, height):
+        h = self.history
+        runs = [r for r in h.runs.values() if r.gate is not None]
+        if not runs:
+            return None
+        limit = max(8, 2 * width)
+        T = len(runs[0].gate)
+        self.plt.xlim(1, max(2, T))
+        ticks = sorted(set([1] + [t for t in nice_ticks(0, T, max(2, min(5, width // 12)))
+                                  if 1 <= t < T] + [T]))
+        if len(ticks) > 2 and ticks[-1] - ticks[-2] < T / 12:
+            del ticks[-2]
+        self.plt.xticks(ticks, [f"{t:g}" for t in ticks])
+        self._yaxis_linear(0.0, 1.0, height)
+        legend = [(self.title, "bold"), "  "]
+        t = list(range(1, T + 1))
+        lstm = next((r for r in runs if r.cell == "lstm" and r.c is not None), None)
+        if lstm is not None:
+            cells = clean_log10(lstm.c)
+            self._yaxis_log([cells], height, yside="right")
+            self._line(*thin(t, list(cells), limit), 2, marker="·", yside="right")
+        for run in runs:
+            marker = CELL_MARKER[run.cell] if h.compare else "braille"
+            self._line(*thin(t, [float(g) for g in run.gate], limit), CELL_COLOR[run.cell], marker)
+            name = "forget f" if run.cell == "lstm" else "update z"
+            legend += _legend_item(MARKER_GLYPH[marker], CELL_COLOR[run.cell],
+                                   f"{run.cell} {name}" if h.compare else f"mean {name} (1=keep)")
+        if lstm is not None:
+            legend += _legend_item("··", 2, "‖∂L/∂c_t‖ (log, right)")
+        return Text.assemble(*legend)
+
+
+def _mark_events(chart: LabChart, runs: list[RunHistory], legend: list) -> None:
+    """Vertical lines where a setting changed live, and where a run diverged."""
+    seen = set()
+    latest = None
+    for run in runs:
+        for step, label in run.events:
+            if step not in seen:
+                chart._vline(step, EVENT)
+                seen.add(step)
+            latest = (step, label)
+    if latest is not None:
+        legend += _legend_item("│", EVENT, f"{latest[1]} @{latest[0]}")
+    diverged = [r.diverged_at for r in runs if r.diverged_at]
+    for step in diverged:
+        chart._vline(step, DIVERGED)
+    if diverged:
+        legend += _legend_item("│", DIVERGED, f"diverged @{min(diverged)}")
+
+
+CHART_TYPES = (LossChart, GradPerStepChart, GradNormChart, GatesChart)
