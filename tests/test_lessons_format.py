@@ -1,5 +1,6 @@
 """The lesson loader: the file format contract, validation of bad files, and safe display text."""
 import dataclasses
+import os
 import re
 from pathlib import Path
 
@@ -422,11 +423,15 @@ def test_names_readme_and_other_files(tmp_path):
     write(tmp_path, "02-Upper.md", GOOD)
     write(tmp_path, "03-under_score.md", GOOD)
     (tmp_path / "04-folder.md").mkdir()
+    os.mkfifo(tmp_path / "05-fifo.md")                 # opening it would block forever
+    (tmp_path / "06-dangling.md").symlink_to(tmp_path / "missing.md")
     result = load_lessons(tmp_path)
     assert [lesson.name for lesson in result.lessons] == ["01-fine"]
     reasons = {b.name: b.reason for b in result.broken}
     assert reasons == {"1-short.md": L.NAME_RULE, "02-Upper.md": L.NAME_RULE,
-                       "03-under_score.md": L.NAME_RULE, "04-folder.md": "is a folder, not a file"}
+                       "03-under_score.md": L.NAME_RULE, "04-folder.md": "is a folder, not a file",
+                       "05-fifo.md": "is not a regular file",
+                       "06-dangling.md": "cannot read the file: No such file or directory"}
 
 
 def test_numbers_and_slugs_must_be_unique(tmp_path):

@@ -170,8 +170,8 @@ def test_an_unusable_file_is_moved_aside_and_fresh_progress_starts(store, damage
     assert progress.last is None
     progress.set_last("quiz")
     assert progress.save() is None
-    assert Progress.load() == (Progress.load()[0], None) or Progress.load()[1] is None
-    assert Progress.load()[0].last == "quiz"
+    again, notice = Progress.load()
+    assert notice is None and again.last == "quiz"
 
 
 def test_two_corrupt_files_in_the_same_second_get_distinct_names(store):
@@ -326,7 +326,7 @@ def test_killing_the_process_mid_save_never_corrupts_the_file(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     rng = random.Random(0)
     saves_seen = 0
-    for _ in range(12):
+    for _ in range(20):
         child = subprocess.Popen([sys.executable, "-c", SAVER, str(path)], env=env,
                                  stdout=subprocess.PIPE, text=True)
         first = child.stdout.readline()           # at least one save has finished

@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import math
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,6 +250,8 @@ def _load_file(path: Path, number: int, slug: str) -> Lesson:
     try:
         if path.is_dir():
             raise _Invalid("is a folder, not a file")
+        if not stat.S_ISREG(path.stat().st_mode):   # a FIFO would block open() forever
+            raise _Invalid("is not a regular file")
         with open(path, "rb") as f:
             data = f.read(MAX_LESSON_BYTES + 1)
             if len(data) > MAX_LESSON_BYTES:

@@ -152,7 +152,7 @@ class Progress:
         dropped: list[str] = []
         version = data.get("version", VERSION)
         if version != VERSION:
-            dropped.append(f"unknown version {version!r}")
+            dropped.append(f"unknown version {repr(version)[:20]}")
         last = data.get("last")
         if last is None or _is_slug(last):
             self._last = last

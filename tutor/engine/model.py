@@ -42,8 +42,21 @@ class Pass:
 
 
 def _norm_per_step(d: np.ndarray) -> np.ndarray:
-    flat = d.reshape(d.shape[0], -1).astype(np.float64)
-    return np.sqrt(np.einsum("ij,ij->i", flat, flat))
+    """Frobenius norm over the batch at each step of a (T, B, H) array, in float64."""
+    T = d.shape[0]
+    inner = d.transpose(0, 2, 1)          # the cells' own contiguous layout: reshape is free
+    flat = (inner if inner.flags.c_contiguous else d).reshape(T, -1)
+    if flat.dtype == np.float64:
+        return np.sqrt(np.einsum("ij,ij->i", flat, flat))
+    # float32 squares are exact enough for a chart, but overflow above ~1e19 and lose
+    # precision below ~1e-19, both of which exploding and vanishing gradients reach: redo
+    # those steps in float64.
+    sq = np.einsum("ij,ij->i", flat, flat).astype(np.float64)
+    redo = ~((sq > 1e-30) & (sq < 1e30))
+    if redo.any():
+        wide = flat[redo].astype(np.float64)
+        sq[redo] = np.einsum("ij,ij->i", wide, wide)
+    return np.sqrt(sq)
 
 
 class Model:
@@ -102,27 +115,33 @@ class Model:
     def forward_backward(self, x: np.ndarray, y, mask=None, nudge=None) -> Pass:
         """x: (B, T, I) batch-first; y as the task makes it. nudge: see `Cell.forward`."""
         p = self.params
-        X = np.ascontiguousarray(np.swapaxes(x, 0, 1), dtype=self.dtype)
+        X = np.asarray(x, dtype=self.dtype).swapaxes(0, 1)    # (T, B, I) view
         cache = self.cell.forward(p, X, nudge)
         W, b = p["head.weight"], p["head.bias"]
         H = cache.H
+        T, B, Hn = H.shape
+        # The cells keep each step's state as (H, B); work in that layout to avoid copies.
+        Hf = H.transpose(0, 2, 1)                             # (T, H, B)
+        dH_out_f = np.zeros((T, Hn, B), dtype=self.dtype)
         if self.head_kind == "sequence":
-            Y = H @ W.T + b                                   # (T, B, O)
+            Yf = W @ Hf                                       # (T, O, B)
+            Yf += b[:, None]
+            Y = Yf.transpose(0, 2, 1)                         # (T, B, O)
             loss, acc, dY = loss_and_grad("sequence", Y, y, mask)
-            dH_out = dY @ W
-            gW = np.einsum("tbo,tbh->oh", dY, H)
+            dYf = np.ascontiguousarray(dY.transpose(0, 2, 1))
+            np.matmul(W.T, dYf, out=dH_out_f)
+            gW = np.einsum("tob,thb->oh", dYf, Hf)
             gb = dY.sum(axis=(0, 1))
             output = np.swapaxes(Y, 0, 1)
         else:
             hT = H[-1]
             Y = hT @ W.T + b
             loss, acc, dY = loss_and_grad(self.head_kind, Y, y)
-            dH_out = np.zeros_like(H)
-            dH_out[-1] = dY @ W
+            np.matmul(W.T, dY.T, out=dH_out_f[-1])
             gW = dY.T @ hT
             gb = dY.sum(axis=0)
             output = Y
-        back = self.cell.backward(p, cache, dH_out)
+        back = self.cell.backward(p, cache, dH_out_f.transpose(0, 2, 1))
         grads = dict(back.grads)
         grads["head.weight"] = gW
         grads["head.bias"] = gb

@@ -117,6 +117,7 @@ class TrainerProcess:
         self._proc: multiprocessing.process.BaseProcess | None = None
         self._conn = None
         self.error: str | None = None
+        self.messages = 0          # updates received, for checking the child's coalescing
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -137,10 +138,17 @@ class TrainerProcess:
         # bare __main__ while the launch data is gathered.
         real_main = sys.modules["__main__"]
         sys.modules["__main__"] = types.ModuleType("__main__")
+        # A TUI replaces sys.stderr with an object whose fileno() is -1, which multiprocessing's
+        # resource tracker cannot pass on; lend it the real one while launching.
+        real_stderr = sys.stderr
+        sys.stderr = sys.__stderr__ if _has_fd(sys.__stderr__) else open(os.devnull, "w")
         try:
             proc.start()
         finally:
             sys.modules["__main__"] = real_main
+            if sys.stderr is not sys.__stderr__:
+                sys.stderr.close()
+            sys.stderr = real_stderr
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
@@ -220,8 +228,13 @@ class TrainerProcess:
         self.restart()
         return True
 
-    def restart(self) -> None:
-        """A fresh run of the current settings (same seeds), as a new generation."""
+    def restart(self, runs: Mapping[str, Settings] | None = None) -> None:
+        """A fresh run (of `runs`, or of the current settings with the same seeds), as a new
+        generation. Starts the child again if it died."""
+        if runs is not None:
+            if not runs:
+                raise ValueError("at least one run is needed")
+            self._runs = {name: s.validated() for name, s in runs.items()}
         if not self.alive:
             self.start()
             return
@@ -264,6 +277,7 @@ class TrainerProcess:
         try:
             while conn.poll():
                 message = conn.recv()
+                self.messages += 1
                 if isinstance(message, tuple) and message[0] == "error":
                     self.error = f"training stopped: {message[1]}"
                     continue
@@ -485,6 +499,13 @@ class _Trainer:
         self.conn.send(Update(self.generation, self.paused, self.pace, runs))
         self.last_send = now
         self.urgent = False
+
+
+def _has_fd(stream) -> bool:
+    try:
+        return stream is not None and stream.fileno() >= 0
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _clip_label(settings: Settings) -> str:

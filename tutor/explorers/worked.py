@@ -511,12 +511,13 @@ def setup_text(example: WorkedExample) -> list[str]:
         bi, bh = p["bias_ih_l0"][sl], p["bias_hh_l0"][sl]
         mat = lambda m: "[" + "; ".join(", ".join(fmt(v) for v in r) for r in m) + "]"
         vec = lambda v: "(" + ", ".join(fmt(e) for e in v) + ")"
-        rows.append(f"W_i{suffix} = {mat(wi)}  W_h{suffix} = {mat(wh)}  "
-                    f"b_i{suffix} = {vec(bi)}  b_h{suffix} = {vec(bh)}")
+        rows.append(f"W_i{suffix} = {mat(wi)}  W_h{suffix} = {mat(wh)}")
+        rows.append(f"b_i{suffix} = {vec(bi)}  b_h{suffix} = {vec(bh)}")
     rows.append(f"head: W_y = ({', '.join(fmt(v) for v in p['head.weight'][0])})  "
                 f"b_y = {fmt(p['head.bias'][0])}")
-    rows.append("W[j,k] links input (or unit) k to unit j; [j] picks unit j; "
-                "σ is the logistic sigmoid; δ is ∂L/∂(a pre-activation).")
+    rows.append("[a, b; c, d] lists a matrix row by row; W[j,k] links input (or unit) k to "
+                "unit j; [j] picks unit j; σ is the logistic sigmoid; δ is ∂L/∂ of a "
+                "pre-activation.")
     return rows
 
 

@@ -34,7 +34,7 @@ PLOTEXT_COLOR = {1: "red", 2: "green", 3: "orange", 4: "blue", 5: "magenta", 6: 
 CELL_COLOR = {"rnn": 1, "irnn": 5, "lstm": 6, "gru": 3}
 # Distinct markers keep overlaid curves apart when NO_COLOR turns every colour grey.
 CELL_MARKER = {"rnn": "braille", "irnn": "·", "lstm": "hd", "gru": "x"}
-MARKER_GLYPH = {"braille": "⠤⠤", "hd": "▄▄", "·": "··", "x": "xx", "─": "──", "│": "│"}
+MARKER_GLYPH = {"braille": "⠶", "hd": "▄", "·": "·", "x": "x"}
 REFERENCE = 7        # baseline and clip threshold
 INITIAL = 8          # the step-0 curve and the run before a restart
 EVENT = 12           # a setting changed here
@@ -122,7 +122,7 @@ def tick_label(v: float) -> str:
     if a >= 1:
         return f"{v:g}"
     if a >= 0.001:
-        return f"{v:.3g}".lstrip("0") if v > 0 else f"{v:.3g}"
+        return f"{v:.3g}"
     return f"{v:.0e}"
 
 
@@ -133,6 +133,23 @@ def thin(xs: Sequence[float], ys: Sequence[float], limit: int) -> tuple[list, li
         return list(xs), list(ys)
     idx = np.unique(np.linspace(0, n - 1, limit).round().astype(int))
     return [xs[i] for i in idx], [ys[i] for i in idx]
+
+
+def aggregate(xs: Sequence[float], ys: Sequence[float], limit: int) -> tuple[list, list]:
+    """Means of aligned groups of 2^k points, few enough to fit `limit`. Groups are aligned to
+    the start, so a new point changes only the last group and the drawn curve holds still."""
+    n = len(xs)
+    k = 1
+    while n / k > max(2, limit):
+        k *= 2
+    if k == 1:
+        return list(xs), list(ys)
+    gx, gy = [], []
+    for i in range(0, n, k):
+        chunk = ys[i:i + k]
+        gx.append(xs[min(i + k, n) - 1])
+        gy.append(sum(chunk) / len(chunk))
+    return gx, gy
 
 
 # ---- histories ---------------------------------------------------------------------------------
@@ -251,6 +268,7 @@ class LabHistory:
         self.runs: dict[str, RunHistory] = {}
         self.ghost: tuple[str, list[float], list[float]] | None = None  # (label, xs, ys)
         self.version = 0
+        self.paused = False
 
     def reset(self, generation: int, runs: dict[str, Settings], ghost_label: str | None = None):
         """A fresh generation. With a label, the single run's loss so far stays as a grey ghost
@@ -282,9 +300,31 @@ class LabHistory:
 
 # ---- chart widgets -----------------------------------------------------------------------------
 
-def _legend_item(glyph: str, color: int | None, label: str) -> list:
-    style = Style(color=f"color({color})") if color is not None else Style()
-    return [(glyph, style), (f" {label}  ", "")]
+class Legend:
+    """A chart's header line: its title, then a sample glyph and a label per curve. Labels have a
+    short form, used when the full line would not fit."""
+
+    def __init__(self, title: str):
+        self.title = title
+        self.items: list[tuple[str | None, int | None, str, str]] = []
+
+    def add(self, glyph: str | None, color: int | None, label: str,
+            short: str | None = None) -> None:
+        self.items.append((glyph, color, label, label if short is None else short))
+
+    def render(self, width: int) -> Text:
+        for use_short in (False, True):
+            text = Text(self.title, style="bold", no_wrap=True, end="")
+            for glyph, color, label, short in self.items:
+                text.append(" " if use_short else "  ")
+                if glyph:
+                    text.append(glyph, Style(color=f"color({color})") if color else "")
+                    text.append(" ")
+                text.append(short if use_short else label, "" if glyph else "dim")
+            if text.cell_len <= width:
+                return text
+        text.truncate(width, overflow="ellipsis")
+        return text
 
 
 class LabChart(PlotextPlot):
@@ -310,12 +350,14 @@ class LabChart(PlotextPlot):
         """Changes whenever the chart's picture could change."""
         return (self.history.generation, self.history.version)
 
-    def draw(self, width: int, height: int) -> Text | None:
-        """Issue the plotext calls for a plot of this size; return the header line (title and
+    def draw(self, width: int, height: int) -> Legend | None:
+        """Issue the plotext calls for a plot of this size; return the header (title and
         legend). Return None to show `self.message()` instead of a plot."""
         raise NotImplementedError
 
     def message(self) -> str:
+        if self.history.paused:
+            return "no steps yet: training is paused\n(space trains, s takes one step)"
         return "waiting for the first training step…"
 
     # the only doors to plotext -------------------------------------------------------------------
@@ -370,15 +412,15 @@ class LabChart(PlotextPlot):
         plt = self.plt
         plt.clear_figure()
         plt.theme("clear")
-        header = None
+        legend = None
         if height >= 6 and width >= 20:
             plt.plotsize(width, height - 1)
-            header = self.draw(width, height - 1)
-        if header is None:
+            legend = self.draw(width, height - 1)
+        if legend is None:
             return self._message_lines(width, height)
-        body = [Text.from_ansi(line) for line in plt.build().split("\n")[: height - 1]]
-        header.truncate(width, pad=True)
-        lines = [header] + body
+        body = [_merge_blank_runs(Text.from_ansi(line))
+                for line in plt.build().split("\n")[: height - 1]]
+        lines = [legend.render(width)] + body
         for line in lines:
             line.truncate(width, pad=True)
         while len(lines) < height:
@@ -435,6 +477,33 @@ class LabChart(PlotextPlot):
         return [line.plain for line in self._lines]
 
 
+def _merge_blank_runs(line: Text) -> Text:
+    """Give each blank cell the style of the cell before it, so a curve broken by gaps is one
+    styled run rather than many: a blank's foreground is invisible, but every style switch costs
+    the terminal ~40 bytes of escape codes."""
+    plain = line.plain
+    if not line.spans:
+        return line
+    styles: list = [None] * len(plain)
+    for span in line.spans:
+        for i in range(span.start, min(span.end, len(plain))):
+            styles[i] = span.style
+    current = None
+    for i, ch in enumerate(plain):
+        if ch == " ":
+            styles[i] = current
+        else:
+            current = styles[i]
+    merged = Text(plain, style=line.style, end="")
+    start = 0
+    for i in range(1, len(plain) + 1):
+        if i == len(plain) or styles[i] != styles[start]:
+            if styles[start] is not None:
+                merged.stylize(styles[start], start, i)
+            start = i
+    return merged
+
+
 def _cells(line: Text) -> list:
     styles: list = [None] * len(line.plain)
     for span in line.spans:
@@ -462,11 +531,12 @@ def _changed_span(old: Text, new: Text) -> tuple[int, int] | None:
 # ---- the four charts ---------------------------------------------------------------------------
 
 class LossChart(LabChart):
-    title = "loss per step"
+    title = "loss"
 
     def data_key(self):
         h = self.history
-        return (h.generation, id(h.ghost), tuple(r.scalars_version for r in h.runs.values()))
+        return (h.generation, h.paused, id(h.ghost), tuple(r.scalars_version
+                                                           for r in h.runs.values()))
 
     def draw(self, width, height):
         h = self.history
@@ -486,20 +556,21 @@ class LossChart(LabChart):
         top = nice_ceil(max(1.2 * baseline, float(np.quantile(all_y, 0.98))))
         self._xaxis_steps(last_x, width)
         self._yaxis_linear(0.0, top, height)
-        legend = [(self.title, "bold"), "  "]
+        legend = Legend(self.title)
         if ghost is not None:
-            self._line(ghost[1], [min(y, top) for y in ghost[2]], INITIAL, marker="·")
-            legend += _legend_item("··", INITIAL, f"before ({ghost[0]})")
+            gx, gy = aggregate(ghost[1], ghost[2], width)
+            self._line(gx, [min(y, top) for y in gy], INITIAL, marker="·")
         self._hline(baseline, REFERENCE)
         for run in runs:
-            xs, ys = run.loss.points()
-            self._line(xs, [min(y, top) for y in ys], CELL_COLOR[run.cell],
-                       CELL_MARKER[run.cell] if h.compare else "braille")
-            legend += _legend_item(MARKER_GLYPH[CELL_MARKER[run.cell] if h.compare
-                                                else "braille"], CELL_COLOR[run.cell], run.cell)
-        legend += _legend_item("──", REFERENCE, f"baseline {baseline:.3g}")
+            xs, ys = aggregate(*run.loss.points(), 2 * width)
+            marker = CELL_MARKER[run.cell] if h.compare else "braille"
+            self._line(xs, [min(y, top) for y in ys], CELL_COLOR[run.cell], marker)
+            legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell], run.cell)
+        legend.add("─", REFERENCE, f"baseline {baseline:.3g}", "baseline")
+        if ghost is not None:
+            legend.add("·", INITIAL, f"before: {ghost[0]}", ghost[0])
         _mark_events(self, runs, legend)
-        return Text.assemble(*legend)
+        return legend
 
 
 class GradNormChart(LabChart):
@@ -507,8 +578,8 @@ class GradNormChart(LabChart):
 
     def data_key(self):
         h = self.history
-        return (h.generation, tuple((r.scalars_version, r.settings.clip, r.settings.clip_mode)
-                                    for r in h.runs.values()))
+        return (h.generation, h.paused, tuple((r.scalars_version, r.settings.clip,
+                                               r.settings.clip_mode) for r in h.runs.values()))
 
     def draw(self, width, height):
         h = self.history
@@ -522,20 +593,20 @@ class GradNormChart(LabChart):
             series.append(np.asarray([clip_log]))
         self._yaxis_log(series, height)
         self._xaxis_steps(max(max(r.log_grad_norm.points()[0] or [1.0]) for r in runs), width)
-        legend = [(self.title, "bold"), " (log)  "]
+        legend = Legend(self.title)
         for run in runs:
-            xs, ys = run.log_grad_norm.points()
+            xs, ys = aggregate(*run.log_grad_norm.points(), 2 * width)
             marker = CELL_MARKER[run.cell] if h.compare else "braille"
             self._line(xs, ys, CELL_COLOR[run.cell], marker)
-            legend += _legend_item(MARKER_GLYPH[marker], CELL_COLOR[run.cell], run.cell)
+            legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell], run.cell)
         if clip_log is not None:
             self._hline(clip_log, REFERENCE)
-            legend += _legend_item("──", REFERENCE,
-                                   f"clip {settings.clip:g} ({settings.clip_mode})")
+            legend.add("─", REFERENCE, f"clip {settings.clip_mode} {settings.clip:g}",
+                       f"clip {settings.clip:g}")
         else:
-            legend.append(("no clipping", "dim"))
+            legend.add(None, None, "no clipping", "no clip")
         _mark_events(self, runs, legend)
-        return Text.assemble(*legend)
+        return legend
 
 
 class GradPerStepChart(LabChart):
@@ -543,7 +614,7 @@ class GradPerStepChart(LabChart):
 
     def data_key(self):
         h = self.history
-        return (h.generation, tuple(r.arrays_version for r in h.runs.values()))
+        return (h.generation, h.paused, tuple(r.arrays_version for r in h.runs.values()))
 
     def draw(self, width, height):
         h = self.history
@@ -552,27 +623,25 @@ class GradPerStepChart(LabChart):
             return None
         limit = max(8, 2 * width)
         curves = [(r, clean_log10(r.h)) for r in runs]
-        first = None if h.compare else clean_log10(runs[0].h0) if runs[0].h0 is not None else None
+        first = None
+        if not h.compare and runs[0].h0 is not None:
+            first = clean_log10(runs[0].h0)
         self._yaxis_log([c for _, c in curves] + [first], height)
         T = len(runs[0].h)
-        self.plt.xlim(1, max(2, T))
-        ticks = [t for t in nice_ticks(0, T, max(2, min(6, width // 10))) if t >= 1]
-        ticks = sorted(set([1] + [t for t in ticks if t < T] + [T]))
-        if len(ticks) > 2 and ticks[-1] - ticks[-2] < T / 12:
-            del ticks[-2]
-        self.plt.xticks(ticks, [f"{t:g}" for t in ticks])
-        legend = [(self.title, "bold"), " (log)  "]
+        _xaxis_timesteps(self, T, width)
+        legend = Legend(self.title)
         t = list(range(1, T + 1))
         if first is not None:
             self._line(*thin(t, list(first), limit), INITIAL, marker="·")
-            legend += _legend_item("··", INITIAL, "step 0")
         for run, curve in curves:
             marker = CELL_MARKER[run.cell] if h.compare else "braille"
-            self._line(*thin(list(range(1, len(curve) + 1)), list(curve), limit),
-                       CELL_COLOR[run.cell], marker)
-            legend += _legend_item(MARKER_GLYPH[marker], CELL_COLOR[run.cell],
-                                   run.cell if h.compare else f"step {run.step}")
-        return Text.assemble(*legend)
+            self._line(*thin(t, list(curve), limit), CELL_COLOR[run.cell], marker)
+            legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell],
+                       run.cell if h.compare else f"step {run.step}", run.cell if h.compare
+                       else "now")
+        if first is not None:
+            legend.add("·", INITIAL, "step 0")
+        return legend
 
 
 class GatesChart(LabChart):
@@ -580,7 +649,7 @@ class GatesChart(LabChart):
 
     def data_key(self):
         h = self.history
-        return (h.generation, tuple(r.arrays_version for r in h.runs.values()))
+        return (h.generation, h.paused, tuple(r.arrays_version for r in h.runs.values()))
 
     def message(self) -> str:
         runs = list(self.history.runs.values())
@@ -596,32 +665,37 @@ class GatesChart(LabChart):
             return None
         limit = max(8, 2 * width)
         T = len(runs[0].gate)
-        self.plt.xlim(1, max(2, T))
-        ticks = sorted(set([1] + [t for t in nice_ticks(0, T, max(2, min(5, width // 12)))
-                                  if 1 <= t < T] + [T]))
-        if len(ticks) > 2 and ticks[-1] - ticks[-2] < T / 12:
-            del ticks[-2]
-        self.plt.xticks(ticks, [f"{t:g}" for t in ticks])
+        _xaxis_timesteps(self, T, width)
         self._yaxis_linear(0.0, 1.0, height)
-        legend = [(self.title, "bold"), "  "]
+        legend = Legend(self.title)
         t = list(range(1, T + 1))
         lstm = next((r for r in runs if r.cell == "lstm" and r.c is not None), None)
+        for run in runs:
+            marker = CELL_MARKER[run.cell] if h.compare else "braille"
+            self._line(*thin(t, [float(g) for g in run.gate], limit), CELL_COLOR[run.cell],
+                       marker)
+            gate = "forget f" if run.cell == "lstm" else "update z"
+            legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell],
+                       f"{run.cell} {gate}" if h.compare else f"mean {gate} (1 = keep)",
+                       gate if not h.compare else run.cell)
         if lstm is not None:
             cells = clean_log10(lstm.c)
             self._yaxis_log([cells], height, yside="right")
             self._line(*thin(t, list(cells), limit), 2, marker="·", yside="right")
-        for run in runs:
-            marker = CELL_MARKER[run.cell] if h.compare else "braille"
-            self._line(*thin(t, [float(g) for g in run.gate], limit), CELL_COLOR[run.cell], marker)
-            name = "forget f" if run.cell == "lstm" else "update z"
-            legend += _legend_item(MARKER_GLYPH[marker], CELL_COLOR[run.cell],
-                                   f"{run.cell} {name}" if h.compare else f"mean {name} (1=keep)")
-        if lstm is not None:
-            legend += _legend_item("··", 2, "‖∂L/∂c_t‖ (log, right)")
-        return Text.assemble(*legend)
+            legend.add("·", 2, "‖∂L/∂c_t‖ (right axis)", "‖∂L/∂c_t‖ →")
+        return legend
 
 
-def _mark_events(chart: LabChart, runs: list[RunHistory], legend: list) -> None:
+def _xaxis_timesteps(chart: LabChart, T: int, width: int) -> None:
+    chart.plt.xlim(1, max(2, T))
+    ticks = [t for t in nice_ticks(0, T, max(2, min(6, width // 10))) if 1 <= t < T]
+    ticks = sorted(set([1] + ticks + [T]))
+    if len(ticks) > 2 and ticks[-1] - ticks[-2] < T / 8:
+        del ticks[-2]
+    chart.plt.xticks(ticks, [f"{t:g}" for t in ticks])
+
+
+def _mark_events(chart: LabChart, runs: list[RunHistory], legend: Legend) -> None:
     """Vertical lines where a setting changed live, and where a run diverged."""
     seen = set()
     latest = None
@@ -632,12 +706,12 @@ def _mark_events(chart: LabChart, runs: list[RunHistory], legend: list) -> None:
                 seen.add(step)
             latest = (step, label)
     if latest is not None:
-        legend += _legend_item("│", EVENT, f"{latest[1]} @{latest[0]}")
+        legend.add("│", EVENT, f"{latest[1]} @{latest[0]}", f"@{latest[0]}")
     diverged = [r.diverged_at for r in runs if r.diverged_at]
     for step in diverged:
         chart._vline(step, DIVERGED)
     if diverged:
-        legend += _legend_item("│", DIVERGED, f"diverged @{min(diverged)}")
+        legend.add("│", DIVERGED, f"diverged @{min(diverged)}", f"nan @{min(diverged)}")
 
 
 CHART_TYPES = (LossChart, GradPerStepChart, GradNormChart, GatesChart)

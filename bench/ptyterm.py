@@ -1,0 +1,228 @@
+"""Run a command in a pseudo-terminal and read its screen the way a person would.
+
+    with PtyTerm(["rnn-tutor", "lab"], cols=80, rows=24) as term:
+        term.wait_for(lambda t: "step" in t.text, timeout=20)
+        t0 = term.send(" ")
+        term.wait_for(lambda t: "paused" in t.text, timeout=2)
+        print(term.bytes_in(t0, time.monotonic()))
+
+The command gets TERM=xterm-256color and COLORTERM=truecolor, a pty of the given size as its
+controlling terminal, and its own process group (killed whole at the end). Output is fed into a
+`pyte` screen by a reader thread that timestamps every chunk, so callers can count bytes over a
+window and time how long a key takes to show.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import struct
+import subprocess
+import termios
+import threading
+import time
+from typing import Callable, Sequence
+
+import pyte
+
+KEYS = {"space": b" ", "enter": b"\r", "escape": b"\x1b", "tab": b"\t", "ctrl+c": b"\x03",
+        "ctrl+q": b"\x11", "up": b"\x1b[A", "down": b"\x1b[B", "right": b"\x1b[C",
+        "left": b"\x1b[D"}
+
+
+class PtyTerm:
+    def __init__(self, argv: Sequence[str], cols: int = 80, rows: int = 24,
+                 env: dict[str, str] | None = None, cwd: str | None = None):
+        self.argv = list(argv)
+        self.cols, self.rows = cols, rows
+        self.env = dict(os.environ)
+        self.env.update({"TERM": "xterm-256color", "COLORTERM": "truecolor",
+                         "COLUMNS": str(cols), "LINES": str(rows)})
+        self.env.pop("NO_COLOR", None)
+        self.env.update(env or {})
+        self.cwd = cwd
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.ByteStream(self.screen)
+        self.chunks: list[tuple[float, int]] = []   # (monotonic time, bytes) per read
+        self.total_bytes = 0
+        self.proc: subprocess.Popen | None = None
+        self._master = -1
+        self._cond = threading.Condition()
+        self._reader: threading.Thread | None = None
+        self._eof = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> "PtyTerm":
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", self.rows, self.cols, 0, 0))
+
+        def child_setup():
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(self.argv, stdin=slave, stdout=slave, stderr=slave,
+                                     env=self.env, cwd=self.cwd, preexec_fn=child_setup,
+                                     close_fds=True)
+        os.close(slave)
+        self._master = master
+        self._reader = threading.Thread(target=self._read_loop, daemon=True)
+        self._reader.start()
+        return self
+
+    def _read_loop(self) -> None:
+        while True:
+            try:
+                data = os.read(self._master, 65536)
+            except OSError:
+                data = b""
+            now = time.monotonic()
+            with self._cond:
+                if not data:
+                    self._eof = True
+                    self._cond.notify_all()
+                    return
+                self.chunks.append((now, len(data)))
+                self.total_bytes += len(data)
+                self.stream.feed(data)
+                self._cond.notify_all()
+
+    def close(self, timeout: float = 2.0) -> int | None:
+        """Kill the whole process group (TERM, then KILL) and reap it."""
+        proc = self.proc
+        if proc is None:
+            return None
+        try:
+            pgid = os.getpgid(proc.pid)
+        except ProcessLookupError:
+            pgid = None
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
+            if proc.poll() is not None and pgid is None:
+                break
+            try:
+                if pgid is not None:
+                    os.killpg(pgid, sig)
+                else:
+                    proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(wait)
+                if pgid is not None:
+                    try:
+                        os.killpg(pgid, 0)         # anyone left in the group?
+                    except ProcessLookupError:
+                        break
+            except subprocess.TimeoutExpired:
+                continue
+        if pgid is not None:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.close(self._master)
+        except OSError:
+            pass
+        if self._reader is not None:
+            self._reader.join(1.0)
+        self.proc = None
+        return proc.returncode
+
+    def __enter__(self) -> "PtyTerm":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- input -------------------------------------------------------------------------------------
+    def send(self, keys: str | bytes) -> float:
+        """Write keys (a KEYS name, text, or raw bytes); returns the monotonic time it was sent."""
+        data = keys if isinstance(keys, bytes) else KEYS.get(keys, keys.encode())
+        now = time.monotonic()
+        os.write(self._master, data)
+        return now
+
+    # -- output ------------------------------------------------------------------------------------
+    @property
+    def lines(self) -> list[str]:
+        with self._cond:
+            return list(self.screen.display)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def exited(self) -> bool:
+        return self.proc is None or self.proc.poll() is not None
+
+    def wait_for(self, predicate: Callable[["PtyTerm"], bool], timeout: float = 10.0) -> float:
+        """Wait until predicate(self) holds; returns the monotonic time of the output chunk that
+        made it true. Raises TimeoutError (with the screen) if it does not within timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if predicate(_Locked(self)):
+                    return self.chunks[-1][0] if self.chunks else time.monotonic()
+                left = deadline - time.monotonic()
+                if left <= 0 or self._eof:
+                    screen = "\n".join(self.screen.display)
+                    why = "the program exited" if self._eof else f"{timeout:g} s passed"
+                    raise TimeoutError(f"{why} before the screen matched:\n{screen}")
+                self._cond.wait(left)
+
+    def bytes_in(self, start: float, end: float) -> int:
+        with self._cond:
+            return sum(n for t, n in self.chunks if start <= t < end)
+
+
+class _Locked:
+    """A view of the terminal for predicates, read while the reader lock is already held."""
+
+    def __init__(self, term: PtyTerm):
+        self._term = term
+
+    @property
+    def lines(self) -> list[str]:
+        return list(self._term.screen.display)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self._term.screen.display)
+
+    @property
+    def exited(self) -> bool:
+        return self._term.exited
+
+
+def lab_command(option: str | None) -> list[str]:
+    """The command that opens the lab: `--cmd` if given, else `rnn-tutor lab` when the CLI has it,
+    else `python -m tutor.ui.lab`."""
+    import shlex
+    import shutil
+    import sys
+
+    if option:
+        return shlex.split(option)
+    exe = shutil.which("rnn-tutor")
+    if exe:
+        try:
+            out = subprocess.run([exe, "lab", "--help"], capture_output=True, text=True,
+                                 timeout=20)
+            if out.returncode == 0:
+                return [exe, "lab"]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    for argv in ([sys.executable, "-m", "tutor", "lab"], [sys.executable, "-m", "tutor.ui.lab"]):
+        try:
+            out = subprocess.run(argv + ["--help"], capture_output=True, text=True, timeout=20,
+                                 cwd=repo_root())
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out.returncode == 0:
+            return argv
+    return [sys.executable, "-m", "tutor.ui.lab"]
+
+
+def repo_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,0 +1,599 @@
+"""The tutor: a Markdown lesson beside a live lab, driven from the keyboard.
+
+    TutorApp(lessons_dir=None, lesson=None, fps=4.0)   # the lesson last open, or the first
+    run_tutor(lessons_dir, lesson, fps, reset_progress) -> exit code
+
+Wide terminals (>= WIDE_COLUMNS) show the lesson and the lab side by side; narrower ones show one
+at a time and `v` switches. Below MIN_SIZE the app shows a message until the terminal grows. The
+lab keys are the lab's own LAB_BINDINGS, handled by `LabActions`; the lesson keys are here.
+Progress (last lesson, answers, completed lessons) is saved through `tutor.progress` after every
+change. An unexpected error is written to a log file in the data folder, never over the screen.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal
+from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Static
+
+from tutor import progress as progress_store
+from tutor.engine import Settings, SettingsError
+from tutor.lessons import Lesson, LessonsError, LessonSet, find_lesson, load_lessons
+from tutor.progress import Progress
+
+from .checkpoint import CheckpointView
+from .confirm import ConfirmScreen
+from .help_screen import HelpScreen, describe_bindings
+from .lab import LAB_BINDINGS, LabActions, LabPane
+from .lesson_list import DONE, LessonListScreen, lesson_mark
+from .lesson_pane import LessonPane
+from .palette import TutorCommands
+
+WIDE_COLUMNS = 120          # from here on, lesson and lab sit side by side
+MIN_SIZE = (40, 12)         # below this, a message instead of the UI
+LOG_NAME = "rnn-tutor.log"
+MAX_LOG_BYTES = 256 * 1024
+
+APP_BINDINGS = [
+    Binding("q", "quit", "Quit"),
+    Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    Binding("question_mark", "help", "Help", key_display="?"),
+    Binding("n", "next_lesson", "Next"),
+    Binding("p", "previous_lesson", "Previous", show=False),
+    Binding("o", "lesson_list", "Lessons"),
+    Binding("v", "switch_view", "Lesson/Lab"),
+]
+
+# The footer has room for a few lab keys at 80 columns; the help screen lists every key.
+FOOTER_LAB_ACTIONS = {"lab_pause", "lab_clip"}
+LAB_KEYS = [dataclasses.replace(b, show=b.action in FOOTER_LAB_ACTIONS) for b in LAB_BINDINGS]
+
+HELP_GROUPS = {"quit": "App", "help": "App", "next_lesson": "Lessons",
+               "previous_lesson": "Lessons", "lesson_list": "Lessons", "switch_view": "Lessons",
+               "lab_*": "Lab"}
+HELP_ORDER = ["Lessons", "Lab", "App"]
+# Actions of this app that need a lesson set (not available in lab-only mode).
+LESSON_ACTIONS = {"next_lesson", "previous_lesson", "lesson_list"}
+
+
+class TutorError(Exception):
+    """A problem found before the app starts (unknown lesson, unusable folder); one line."""
+
+
+class TooSmall(Static):
+    """Shown instead of everything else while the terminal is below MIN_SIZE."""
+
+
+class MainScreen(Screen):
+    """The default screen; tells the app when the terminal size changes (App.on_resize is not
+    called in Textual 8: the app consumes the event and resizes its screens)."""
+
+    def on_resize(self) -> None:
+        update = getattr(self.app, "_update_layout", None)
+        if update is not None:
+            update()
+
+
+class TutorApp(LabActions, App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "rnn-tutor"
+    BINDINGS = APP_BINDINGS + LAB_KEYS
+    COMMANDS = App.COMMANDS | {TutorCommands}
+
+    def __init__(self, lessons_dir: str | Path | None = None, lesson: str | None = None,
+                 fps: float = 4.0, lab_only_settings: Settings | None = None,
+                 max_steps: int | None = None, reset_progress: bool = False,
+                 lab_paused: bool = False) -> None:
+        """Loads the lessons and the progress store; raises TutorError (one line) for an unusable
+        lessons folder or an unknown `lesson`."""
+        super().__init__()
+        self.fps = fps
+        self.max_steps = max_steps
+        self.lab_paused = lab_paused
+        self.lab_only_settings = lab_only_settings.validated() if lab_only_settings else None
+        self.notices: list[str] = []
+        self._last_save_error: str | None = None
+        self._show_lock = asyncio.Lock()
+        self._show_ticket = 0
+        self._show_lab = False           # narrow terminals: which pane is shown
+        self.current_index = 0
+
+        self.progress, notice = Progress.load()
+        if notice:
+            self.notices.append(notice)
+        if reset_progress:
+            error = self.progress.reset()
+            self.notices.append(error or "progress reset")
+
+        if self.lab_only_settings is not None:
+            self.lesson_set = LessonSet(Path("."), [], [])
+            return
+        try:
+            self.lesson_set = load_lessons(Path(lessons_dir) if lessons_dir else None)
+        except LessonsError as exc:
+            raise TutorError(str(exc)) from None
+        lessons = self.lesson_set.lessons
+        if lesson is not None:
+            found = find_lesson(self.lesson_set, str(lesson))
+            if found is None:
+                raise TutorError(f"no lesson {lesson!r} in {self.lesson_set.folder}"
+                                 + (f"; lessons are 1–{len(lessons)}" if lessons else ""))
+            self.current_index = lessons.index(found)
+        elif self.progress.last:
+            last = next((i for i, l in enumerate(lessons) if l.slug == self.progress.last), None)
+            self.current_index = last or 0
+        if self.lesson_set.broken:
+            self.notices.append(f"{len(self.lesson_set.broken)} lesson file(s) are broken; "
+                                "press o to see why")
+
+    # ---- composition -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            if self.lab_only_settings is None:
+                yield LessonPane(id="lesson")
+            yield Container(id="lab-area")
+        yield TooSmall(id="too-small")
+        yield Footer(compact=True)
+
+    @property
+    def lessons(self) -> list[Lesson]:
+        return self.lesson_set.lessons
+
+    @property
+    def current_lesson(self) -> Lesson | None:
+        return self.lessons[self.current_index] if self.lessons else None
+
+    @property
+    def lesson_pane(self) -> LessonPane | None:
+        panes = self.main_screen.query(LessonPane)
+        return panes.first() if panes else None
+
+    @property
+    def lab_widget(self) -> Widget | None:
+        """Whatever the lab area shows: a LabPane, a WorkedView, a MapView, or None."""
+        area = self.main_screen.query_one("#lab-area")
+        return area.children[0] if area.children else None
+
+    @property
+    def lab_pane(self) -> LabPane | None:
+        widget = self.lab_widget
+        return widget if isinstance(widget, LabPane) else None
+
+    async def on_mount(self) -> None:
+        self.main_screen = self.screen
+        self._install_signals()
+        self._update_layout()
+        for notice in self.notices:
+            self.notify(notice, severity="warning", timeout=10)
+        if self.lab_only_settings is not None:
+            self.main_screen.add_class("-lab-only")
+            await self._set_lab("train", self.lab_only_settings)
+            return
+        if not self.lessons:
+            await self._set_lab(None)
+            pane = self.lesson_pane
+            broken = "\n".join(f"✗ {b.name}: {b.reason}" for b in self.lesson_set.broken)
+            await pane.show_message(
+                "No lessons",
+                f"No lessons could be loaded from {self.lesson_set.folder}."
+                + (f"\n\n{broken}" if broken else ""))
+            return
+        await self._open(self.current_index)
+
+    # ---- layout: wide / narrow / too small -----------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen(id="_default")
+
+    def _update_layout(self) -> None:
+        screen = getattr(self, "main_screen", None)
+        if screen is None:
+            return
+        width, height = self.size
+        small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        narrow = width < WIDE_COLUMNS
+        changed = (screen.has_class("-narrow") != narrow
+                   or screen.has_class("-too-small") != small)
+        screen.set_class(small, "-too-small")
+        screen.set_class(narrow, "-narrow")
+        screen.set_class(narrow and self._show_lab, "-show-lab")
+        if small:
+            self.query_one(TooSmall).update(Text(
+                f"rnn-tutor needs a terminal of at least {MIN_SIZE[0]}×{MIN_SIZE[1]};\n"
+                f"this one is {width}×{height}.\nEnlarge it to continue, or press q to quit.",
+                justify="center"))
+        if changed:
+            for footer in screen.query(Footer):
+                footer.show_command_palette = not narrow
+            self.refresh_bindings()
+            self.call_after_refresh(self._after_layout)
+
+    def _after_layout(self) -> None:
+        self._fix_focus()
+        pane = self.lesson_pane
+        if pane is not None:
+            pane.scrolled()
+
+    @property
+    def narrow(self) -> bool:
+        return self.size.width < WIDE_COLUMNS
+
+    @property
+    def showing(self) -> str:
+        """"lesson", "lab" or "both": what the main screen shows now."""
+        screen = self.main_screen
+        if screen.has_class("-lab-only"):
+            return "lab"
+        if screen.has_class("-no-lab"):
+            return "lesson"
+        if not self.narrow:
+            return "both"
+        return "lab" if self._show_lab else "lesson"
+
+    def _fix_focus(self) -> None:
+        """Keep the keyboard on something visible: the lesson text when it shows."""
+        if self.screen is not self.main_screen:
+            return
+        focused = self.main_screen.focused
+        if focused is not None and focused.display and self._widget_shown(focused):
+            return
+        pane = self.lesson_pane
+        if pane is not None and self.showing in ("lesson", "both"):
+            pane.body.focus()
+        elif self.lab_widget is not None and self.lab_widget.can_focus:
+            self.lab_widget.focus()
+        else:
+            self.main_screen.set_focus(None)
+
+    @staticmethod
+    def _widget_shown(widget: Widget) -> bool:
+        node = widget
+        while isinstance(node, Widget):
+            if not node.display:
+                return False
+            node = node.parent
+        return True
+
+    # ---- lessons -------------------------------------------------------------------------------
+
+    async def _open(self, index: int) -> None:
+        """Show lesson `index` and give the lab its preset. Overlapping calls (keys faster than
+        rendering) draw only the latest."""
+        self.current_index = index
+        lesson = self.lessons[index]
+        self.progress.set_last(lesson.slug)
+        self._save()
+        self._show_ticket += 1
+        ticket = self._show_ticket
+        async with self._show_lock:
+            if ticket != self._show_ticket:
+                return
+            await self._set_lab_for(lesson)
+            answers = {cp.id: self.progress.answer(lesson.slug, cp.id) for cp in lesson.checkpoints}
+            await self.lesson_pane.show_lesson(
+                lesson, answers, f"{lesson.number:02d} · {index + 1}/{len(self.lessons)}",
+                self.progress.is_complete(lesson))
+            self.lesson_pane.body.scroll_home(animate=False, immediate=True)
+            self._fix_focus()
+            if self.screen is self.main_screen and self.lesson_pane.display:
+                self.lesson_pane.body.focus()
+
+    def open_lesson(self, index: int) -> None:
+        """Switch to lesson `index` (0-based) of the set."""
+        self.run_worker(self._open(index), group="open-lesson")
+
+    async def _set_lab_for(self, lesson: Lesson) -> None:
+        if lesson.mode == "train":
+            await self._set_lab("train", lesson.settings)
+        elif lesson.mode == "worked":
+            await self._set_lab("worked", lesson.worked_cell or "rnn")
+        elif lesson.mode == "map":
+            await self._set_lab("map", (lesson.map_kind, lesson.map_w, lesson.map_b,
+                                        lesson.map_x0))
+        else:
+            await self._set_lab(None)
+
+    async def _set_lab(self, mode: str | None, arg=None) -> None:
+        area = self.main_screen.query_one("#lab-area")
+        current = self.lab_widget
+        self.main_screen.set_class(mode is None, "-no-lab")
+        if mode == "train" and isinstance(current, LabPane):
+            current.load_preset(arg)
+            return
+        if mode == "worked" and getattr(current, "_tutor_lab_key", None) == ("worked", arg):
+            return
+        new: Widget | None = None
+        if mode == "train":
+            new = LabPane(arg, fps=self.fps, max_steps=self.max_steps, paused=self.lab_paused,
+                          id="lab")
+        elif mode == "worked":
+            from .worked_view import WorkedView
+            new = WorkedView(cell=arg, id="lab")
+        elif mode == "map":
+            from .map_view import MapView
+            kind, w, b, x0 = arg
+            options = {k: v for k, v in (("kind", kind), ("w", w), ("b", b), ("x0", x0))
+                       if v is not None}
+            new = MapView(**options, id="lab")
+        if current is not None:
+            if isinstance(current, LabPane):
+                current.shutdown()
+            await current.remove()
+        if new is not None:
+            new._tutor_lab_key = (mode, arg)
+            await area.mount(new)
+        self.refresh_bindings()
+
+    def action_next_lesson(self) -> None:
+        if self.current_index + 1 >= len(self.lessons):
+            self.notify("This is the last lesson; o lists them all.", timeout=3)
+            return
+        self.open_lesson(self.current_index + 1)
+
+    def action_previous_lesson(self) -> None:
+        if self.current_index == 0:
+            self.notify("This is the first lesson.", timeout=3)
+            return
+        self.open_lesson(self.current_index - 1)
+
+    def action_lesson_list(self) -> None:
+        current = self.current_lesson.slug if self.current_lesson else None
+
+        def chosen(slug: str | None) -> None:
+            if slug is None:
+                return
+            for i, lesson in enumerate(self.lessons):
+                if lesson.slug == slug:
+                    self.open_lesson(i)
+
+        self.push_screen(LessonListScreen(self.lesson_set, self.progress, current), chosen)
+
+    def action_switch_view(self) -> None:
+        self._show_lab = not self._show_lab
+        self.main_screen.set_class(self.narrow and self._show_lab, "-show-lab")
+        if self._show_lab:
+            widget = self.lab_widget
+            if widget is not None and widget.can_focus:
+                widget.focus()
+            else:
+                self.main_screen.set_focus(None)
+        else:
+            pane = self.lesson_pane
+            if pane is not None:
+                pane.body.focus()
+        self.call_after_refresh(self._after_layout)
+
+    # ---- progress ------------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        error = self.progress.save()
+        if error and error != self._last_save_error:
+            self.notify(error, severity="warning", timeout=8)
+        self._last_save_error = error
+
+    def on_checkpoint_view_answered(self, event: CheckpointView.Answered) -> None:
+        lesson = self.lesson_pane.lesson if self.lesson_pane else None
+        if lesson is None:
+            return
+        self.progress.record_answer(lesson.slug, event.view.checkpoint.id, event.choice,
+                                    event.correct)
+        self._completion_changed(lesson)
+        self._save()
+
+    def on_lesson_pane_read_to_end(self, event: LessonPane.ReadToEnd) -> None:
+        if self.progress.is_read(event.lesson.slug):
+            return
+        self.progress.mark_read(event.lesson.slug)
+        self._completion_changed(event.lesson)
+        self._save()
+
+    def _completion_changed(self, lesson: Lesson) -> None:
+        if self.progress.update_completion(lesson):
+            self.notify(f"{DONE} Lesson complete: {lesson.title}. n for the next lesson.",
+                        timeout=5)
+            pane = self.lesson_pane
+            if pane is not None and pane.lesson is lesson:
+                pane.set_complete(True)
+
+    def reset_progress(self) -> None:
+        """Forget all progress (after the confirmation screen)."""
+        error = self.progress.reset()
+        lesson = self.current_lesson
+        if lesson is not None:
+            self.progress.set_last(lesson.slug)
+            error = self.progress.save() or error
+            self.open_lesson(self.current_index)     # redraw checkpoints as unanswered
+        self.notify(error or "Progress reset.", severity="warning" if error else "information",
+                    timeout=5)
+
+    def action_reset_progress(self) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.reset_progress()
+
+        self.push_screen(ConfirmScreen(
+            "Reset progress",
+            "Forget every completed lesson and checkpoint answer? This cannot be undone."),
+            answer)
+
+    # ---- help and the command palette -----------------------------------------------------------
+
+    def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        return describe_bindings(self, self.BINDINGS, HELP_GROUPS, HELP_ORDER) + [
+            ("Command palette", [(self.get_key_display(Binding("ctrl+p", "command_palette")),
+                                  "every action above, open any lesson, reset progress")])]
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.help_sections()))
+
+    def palette_commands(self):
+        """(title, help, callback) for the command palette: each key's action, each lesson, and
+        resetting progress."""
+        commands = []
+        seen = set()
+        for binding in self.BINDINGS:
+            if binding.action in seen or binding.action == "quit":
+                continue
+            seen.add(binding.action)
+            name = binding.action.split("(", 1)[0]
+            if self.lab_only_settings is not None and name in LESSON_ACTIONS:
+                continue
+            if name.startswith("lab_") and self.lab_pane is None:
+                continue
+            key = binding.key_display or self.get_key_display(binding)
+            commands.append((binding.description, f"key {key}",
+                             _runner(self, binding.action)))
+        for i, lesson in enumerate(self.lessons):
+            mark = lesson_mark(lesson, self.progress)
+            commands.append((f"Open lesson {lesson.number:02d}: {lesson.title}",
+                             f"{mark} {lesson.slug}", _opener(self, i)))
+        commands.append(("Reset progress…", "forget completed lessons and answers (asks first)",
+                         self.action_reset_progress))
+        return commands
+
+    # ---- which actions are available -------------------------------------------------------------
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action in LESSON_ACTIONS or action == "switch_view":
+            if isinstance(self.screen, ModalScreen) or self.lab_only_settings is not None:
+                return False
+            if action == "switch_view":
+                screen = self.main_screen
+                return self.narrow and not screen.has_class("-no-lab")
+            return bool(self.lessons)
+        return super().check_action(action, parameters)
+
+    # ---- leaving ---------------------------------------------------------------------------------
+
+    def _shutdown_lab(self) -> None:
+        screen = getattr(self, "main_screen", None)
+        if screen is None:
+            return
+        for pane in screen.query(LabPane):
+            pane.shutdown()
+
+    async def action_quit(self) -> None:
+        self._shutdown_lab()
+        self.exit(0)
+
+    def _install_signals(self) -> None:
+        """SIGTERM and SIGHUP (a dropped SSH connection) leave like q does."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, self._on_exit_signal)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def _on_exit_signal(self) -> None:
+        self._shutdown_lab()
+        self.exit(0)
+
+    def _handle_exception(self, error: Exception) -> None:
+        self.crash_log = write_crash_log(error)
+        self.crash_summary = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+        super()._handle_exception(error)
+
+    def _print_error_renderables(self) -> None:
+        # The traceback went to the log file; run_tutor prints one line instead.
+        if getattr(self, "crash_summary", None) and "debug" not in self.features:
+            self._exit_renderables.clear()
+        super()._print_error_renderables()
+
+
+def _runner(app: App, action: str):
+    async def run() -> None:
+        await app.run_action(action)
+    return run
+
+
+def _opener(app: TutorApp, index: int):
+    def run() -> None:
+        app.open_lesson(index)
+    return run
+
+
+def write_crash_log(error: BaseException) -> Path | None:
+    """Append the traceback to the log in the data folder (or the temp folder); return its path."""
+    text = (time.strftime("%Y-%m-%d %H:%M:%S ") + "rnn-tutor crashed\n"
+            + "".join(traceback.format_exception(type(error), error, error.__traceback__)) + "\n")
+    candidates = []
+    try:
+        candidates.append(progress_store.data_dir())
+    except Exception:
+        pass
+    import tempfile
+    candidates.append(Path(tempfile.gettempdir()))
+    for folder in candidates:
+        path = folder / LOG_NAME
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if path.exists() and path.stat().st_size > MAX_LOG_BYTES:
+                path.replace(path.with_suffix(".log.old"))
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(text)
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def run_tutor(lessons_dir: str | Path | None = None, lesson: str | None = None,
+              fps: float = 4.0, reset_progress: bool = False) -> int:
+    """Run the tutor; returns an exit code. Problems are one line on stderr, never a traceback."""
+    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and 0 < fps <= 60):
+        print(f"rnn-tutor: --fps must be a number above 0 and at most 60, not {fps}",
+              file=sys.stderr)
+        return 2
+    try:
+        app = TutorApp(lessons_dir=lessons_dir, lesson=lesson, fps=fps,
+                       reset_progress=reset_progress,
+                       lab_paused=os.environ.get("RNN_TUTOR_LAB_PAUSED") == "1")
+    except TutorError as exc:
+        print(f"rnn-tutor: {exc}", file=sys.stderr)
+        return 1
+    except (SettingsError, OSError) as exc:
+        print(f"rnn-tutor: {exc}", file=sys.stderr)
+        return 1
+    try:
+        app.run()
+    except Exception as exc:   # raised outside the app's own handler; the terminal is restored
+        log = write_crash_log(exc)
+        print(f"rnn-tutor: internal error: {type(exc).__name__}: {exc}"
+              + (f" (details in {log})" if log else ""), file=sys.stderr)
+        return 1
+    if getattr(app, "crash_summary", None):
+        log = getattr(app, "crash_log", None)
+        print(f"rnn-tutor: internal error: {app.crash_summary}"
+              + (f" (details in {log})" if log else ""), file=sys.stderr)
+        return 1
+    return app.return_code or 0
+
+
+if __name__ == "__main__":
+    # A stand-in for `rnn-tutor [--lesson N] [--lessons DIR]` until the CLI is wired.
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tutor.ui.app")
+    parser.add_argument("--lesson")
+    parser.add_argument("--lessons")
+    parser.add_argument("--fps", type=float, default=4.0)
+    parser.add_argument("--reset-progress", action="store_true")
+    ns = parser.parse_args()
+    raise SystemExit(run_tutor(ns.lessons, ns.lesson, ns.fps, ns.reset_progress))

@@ -1,0 +1,211 @@
+"""The lesson pane: a one-line header, then the lesson's Markdown with its checkpoints in place.
+
+The body scrolls with the keyboard (up/down, page up/down, home/end) while it has focus. A lesson
+without checkpoints counts as read once its end has been on screen; the pane posts `ReadToEnd`
+for that. Lesson text never reaches the terminal raw: `tutor.lessons` has already cleaned every
+control character, and links are not followed.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Markdown, Static
+
+from tutor.lessons import Checkpoint, Lesson
+
+from .checkpoint import CheckpointView
+
+COMPLETE_MARK = "✓"
+
+
+class LessonBody(VerticalScroll):
+    """The scrolling part; focusable so the arrow keys scroll it."""
+
+    DEFAULT_CSS = """
+    LessonBody { height: 1fr; scrollbar-size-vertical: 1; }
+    LessonBody:focus { background-tint: $foreground 3%; }
+    """
+
+    def on_mount(self) -> None:
+        self.watch(self, "scroll_y", self._scrolled, init=False)
+
+    def _scrolled(self) -> None:
+        pane = self.parent
+        if isinstance(pane, LessonPane):
+            pane.scrolled()
+
+    def on_resize(self) -> None:
+        # Also sent when the content's height changes, i.e. once a new lesson is laid out.
+        self._scrolled()
+
+
+class LessonPane(Vertical):
+    """Shows one lesson at a time; `show_lesson` swaps the content."""
+
+    DEFAULT_CSS = """
+    LessonPane { height: 1fr; }
+    LessonPane > #lesson-header {
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+        color: $text;
+        text-style: bold;
+    }
+    LessonPane .lesson-warning {
+        margin: 1 2 0 2;
+        padding: 0 1;
+        border-left: thick $warning;
+        color: $text-warning;
+    }
+    LessonPane .lesson-end {
+        margin: 1 2 1 2;
+        color: $text-muted;
+        text-align: center;
+    }
+    LessonPane .lesson-end.-complete { color: $text-success; }
+    """
+
+    class ReadToEnd(Message):
+        """The end of the current lesson has been on screen."""
+
+        def __init__(self, lesson: Lesson) -> None:
+            super().__init__()
+            self.lesson = lesson
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.lesson: Lesson | None = None
+        self.position = ""               # e.g. "3/12", set by the app
+        self.complete = False
+        self._loaded = False
+        self._reported_end = False
+        self._lock = asyncio.Lock()
+        self._wanted = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="lesson-header", markup=False)
+        yield LessonBody(id="lesson-body")
+
+    @property
+    def body(self) -> LessonBody:
+        return self.query_one(LessonBody)
+
+    # ---- content ------------------------------------------------------------------------------
+
+    async def show_lesson(self, lesson: Lesson, answers: dict[str, dict | None],
+                          position: str, complete: bool) -> bool:
+        """Replace the content with `lesson`. When several calls overlap (keys pressed faster
+        than lessons render) only the latest is drawn; returns whether this call drew."""
+        self._wanted += 1
+        ticket = self._wanted
+        async with self._lock:
+            if ticket != self._wanted:
+                return False
+            self.lesson = lesson
+            self.position = position
+            self.complete = complete
+            self._loaded = False
+            self._reported_end = False
+            self._update_header()
+            body = self.body
+            await body.remove_children()
+            body.scroll_to(y=0, animate=False, immediate=True)
+            await body.mount_all(self._widgets_for(lesson, answers))
+            self._loaded = True
+            self._update_end()
+        self.set_timer(0.25, self.scrolled)
+        return True
+
+    async def show_message(self, title: str, text: str) -> None:
+        """Show a note instead of a lesson (no lessons could be loaded)."""
+        self._wanted += 1
+        async with self._lock:
+            self.lesson = None
+            self._loaded = False
+            self.query_one("#lesson-header", Static).update(Text(title))
+            body = self.body
+            await body.remove_children()
+            await body.mount(Static(Text(text), classes="lesson-warning"))
+
+    def _widgets_for(self, lesson: Lesson, answers: dict[str, dict | None]) -> list[Widget]:
+        widgets: list[Widget] = [Static(Text("⚠ " + warning), classes="lesson-warning")
+                                 for warning in lesson.warnings]
+        total = len(lesson.checkpoints)
+        number = 0
+        for part in lesson.parts:
+            if isinstance(part, Checkpoint):
+                number += 1
+                widgets.append(CheckpointView(part, number, total, answers.get(part.id),
+                                              id=f"checkpoint-{part.id}"))
+            else:
+                widgets.append(Markdown(part, open_links=False))
+        widgets.append(Static("", id="lesson-end", classes="lesson-end"))
+        return widgets
+
+    # ---- state shown -------------------------------------------------------------------------
+
+    def set_complete(self, complete: bool) -> None:
+        self.complete = complete
+        self._update_header()
+        self._update_end()
+
+    def _update_header(self) -> None:
+        if self.lesson is None:
+            return
+        mark = f"  {COMPLETE_MARK} complete" if self.complete else ""
+        header = self.query_one("#lesson-header", Static)
+        header.update(Text(f"{self.position}  {self.lesson.title}{mark}", no_wrap=True,
+                           overflow="ellipsis"))
+
+    def _update_end(self) -> None:
+        if self.lesson is None or not self._loaded:
+            return
+        end = self.body.query("#lesson-end")
+        if not end:
+            return
+        lesson = self.lesson
+        if self.complete:
+            text = f"{COMPLETE_MARK} lesson complete · n next lesson · o all lessons"
+        elif lesson.checkpoints:
+            text = "end of lesson · answer every checkpoint to complete it · n next lesson"
+        else:
+            text = "end of lesson · n next lesson · o all lessons"
+        end.first(Static).update(Text(text))
+        end.first(Static).set_class(self.complete, "-complete")
+
+    @property
+    def checkpoints(self) -> list[CheckpointView]:
+        return list(self.body.query(CheckpointView))
+
+    # ---- reading to the end --------------------------------------------------------------------
+
+    def is_shown(self) -> bool:
+        node = self
+        while isinstance(node, Widget):
+            if not node.display or not node.visible:
+                return False
+            node = node.parent
+        return self.body.size.height > 0
+
+    def scrolled(self) -> None:
+        """Called when the body scrolls, resizes or becomes visible."""
+        body = self.body
+        focused = self.screen.focused if self.is_attached else None
+        # A question scrolled out of sight should not keep the arrow keys.
+        if isinstance(focused, CheckpointView) and focused.parent is body \
+                and not body.region.overlaps(focused.region):
+            body.focus(scroll_visible=False)
+        if not self._loaded or self._reported_end or self.lesson is None or not self.is_shown():
+            return
+        end = body.query("#lesson-end")
+        if not end or end.first().size.height == 0:
+            return                       # the new lesson is not laid out yet
+        if body.scroll_y >= body.max_scroll_y - 1:
+            self._reported_end = True
+            self.post_message(self.ReadToEnd(self.lesson))
+
