@@ -19,8 +19,10 @@ import signal
 import struct
 import subprocess
 import termios
+import sys
 import threading
 import time
+from collections import deque
 from typing import Callable, Sequence
 
 import pyte
@@ -50,9 +52,11 @@ class PtyTerm:
         self._cond = threading.Condition()
         self._reader: threading.Thread | None = None
         self._eof = False
+        self._pending: deque[tuple[float, bytes]] = deque()
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> "PtyTerm":
+        sys.setswitchinterval(0.0005)   # hand the GIL to the reader thread quickly
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", self.rows, self.cols, 0, 0))
 
@@ -70,6 +74,8 @@ class PtyTerm:
         return self
 
     def _read_loop(self) -> None:
+        # Only read and timestamp here; pyte (slow, pure Python) parses in the caller's thread,
+        # so a chunk's time is when the app wrote it, not when the parser got round to it.
         while True:
             try:
                 data = os.read(self._master, 65536)
@@ -82,9 +88,21 @@ class PtyTerm:
                     self._cond.notify_all()
                     return
                 self.chunks.append((now, len(data)))
+                self._pending.append((now, data))
                 self.total_bytes += len(data)
-                self.stream.feed(data)
                 self._cond.notify_all()
+
+    def _feed_one(self) -> float | None:
+        """Parse the oldest unparsed chunk (lock held); its read time, or None if none."""
+        if not self._pending:
+            return None
+        when, data = self._pending.popleft()
+        self.stream.feed(data)
+        return when
+
+    def _feed_all(self) -> None:
+        while self._feed_one() is not None:
+            pass
 
     def close(self, timeout: float = 2.0) -> int | None:
         """Kill the whole process group (TERM, then KILL) and reap it."""
@@ -146,6 +164,7 @@ class PtyTerm:
     @property
     def lines(self) -> list[str]:
         with self._cond:
+            self._feed_all()
             return list(self.screen.display)
 
     @property
@@ -157,13 +176,20 @@ class PtyTerm:
         return self.proc is None or self.proc.poll() is not None
 
     def wait_for(self, predicate: Callable[["PtyTerm"], bool], timeout: float = 10.0) -> float:
-        """Wait until predicate(self) holds; returns the monotonic time of the output chunk that
-        made it true. Raises TimeoutError (with the screen) if it does not within timeout."""
+        """Wait until predicate(screen view) holds; returns the monotonic time the output chunk
+        that made it true was read. Raises TimeoutError (showing the screen) after timeout."""
         deadline = time.monotonic() + timeout
+        view = _Locked(self)
         with self._cond:
+            self._feed_all()
+            if predicate(view):
+                return time.monotonic()
             while True:
-                if predicate(_Locked(self)):
-                    return self.chunks[-1][0] if self.chunks else time.monotonic()
+                when = self._feed_one()
+                if when is not None:
+                    if predicate(view):
+                        return when
+                    continue
                 left = deadline - time.monotonic()
                 if left <= 0 or self._eof:
                     screen = "\n".join(self.screen.display)

@@ -8,11 +8,12 @@ from tutor.ui.app import TutorApp, TooSmall, WIDE_COLUMNS
 from tutor.ui.help_screen import HelpScreen
 from tutor.ui.lab import LAB_BINDINGS, LabPane
 from tutor.ui.lesson_pane import LessonPane
+from tutor.ui.map_view import MapView
 from tutor.ui.settings_screen import SettingsScreen
 from tutor.ui.worked_view import WorkedView
 
-from test_app_support import (SMALL, broken_lessons_dir, data_dir, lab_step,  # noqa: F401
-                              lessons_dir, saved_progress, wait_for, wait_for_worker)
+from test_app_support import (broken_lessons_dir, data_dir, lab_step, lessons_dir,  # noqa: F401
+                              opened, saved_progress, started, wait_for, wait_for_worker)
 
 
 def pid_alive(pid: int) -> bool:
@@ -52,7 +53,7 @@ def markdown_text(app) -> str:
 async def test_first_run_opens_first_lesson_and_v_switches_panes_at_80x24(lessons_dir, data_dir):
     app = make_app(lessons_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await started(pilot)
         assert lesson_title(app) == "First steps"
         assert "fixed-size" in markdown_text(app)
         assert app.showing == "lesson"
@@ -74,7 +75,7 @@ async def test_first_run_opens_first_lesson_and_v_switches_panes_at_80x24(lesson
 async def test_wide_terminal_shows_both_and_v_is_inactive(lessons_dir, data_dir):
     app = make_app(lessons_dir)
     async with app.run_test(size=(WIDE_COLUMNS, 40)) as pilot:
-        await pilot.pause()
+        await started(pilot)
         assert app.showing == "both"
         assert shown(app, app.lesson_pane) and shown(app, app.lab_pane)
         assert app.lesson_pane.region.right <= app.lab_pane.region.x   # side by side
@@ -93,7 +94,7 @@ async def test_wide_terminal_shows_both_and_v_is_inactive(lessons_dir, data_dir)
 async def test_small_terminal_shows_message_and_recovers(lessons_dir, data_dir):
     app = make_app(lessons_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await started(pilot)
         too_small = app.query_one(TooSmall)
         assert not shown(app, too_small)
         for size in ((39, 24), (80, 11), (20, 8)):
@@ -119,14 +120,14 @@ async def test_small_terminal_shows_message_and_recovers(lessons_dir, data_dir):
 async def test_n_and_p_move_through_lessons_and_load_each_preset(lessons_dir, data_dir):
     app = make_app(lessons_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await started(pilot)
         assert app.lab_pane.settings.cell == "rnn" and app.lab_pane.settings.task == "echo"
         await pilot.press("p")                            # already at the first lesson
         await pilot.pause()
         assert lesson_title(app) == "First steps"
 
         await pilot.press("n")
-        await wait_for(pilot, lambda: lesson_title(app) == "A long read", what="lesson 2")
+        await opened(pilot, "A long read")
         pane = app.lab_pane
         assert (pane.settings.cell, pane.settings.task, pane.settings.seq_len) == \
             ("lstm", "adding", 12)
@@ -135,23 +136,33 @@ async def test_n_and_p_move_through_lessons_and_load_each_preset(lessons_dir, da
         assert saved_progress(data_dir)["last"] == "long-read"
 
         await pilot.press("n")                            # a worked-example lesson
-        await wait_for(pilot, lambda: lesson_title(app) == "Worked numbers", what="lesson 3")
+        await opened(pilot, "Worked numbers")
         assert isinstance(app.lab_widget, WorkedView) and app.lab_widget.cell == "gru"
         assert app.lab_pane is None
         assert not pane.trainer.alive                     # the old lab's worker is gone
 
         await pilot.press("n")                            # mode none: the lesson alone
-        await wait_for(pilot, lambda: lesson_title(app) == "Just reading", what="lesson 4")
+        await opened(pilot, "Just reading")
         assert app.lab_widget is None and app.showing == "lesson"
         await pilot.press("v")                            # nothing to switch to
         await pilot.pause()
         assert app.showing == "lesson" and shown(app, app.lesson_pane)
+
+        await pilot.press("n")                            # the iterated-map explorer
+        await opened(pilot, "The iterated map")
+        assert isinstance(app.lab_widget, MapView) and app.lab_widget.preset[:2] == ("tanh", 2.5)
+        await pilot.press("v")                            # the map takes the keys ...
+        await pilot.pause()
+        assert app.showing == "lab" and app.focused is app.lab_widget
+        await pilot.press("v")                            # ... but v still brings the lesson back
+        await pilot.pause()
+        assert app.showing == "lesson" and app.focused is app.lesson_pane.body
         await pilot.press("n")                            # already at the last lesson
         await pilot.pause()
-        assert lesson_title(app) == "Just reading"
+        assert lesson_title(app) == "The iterated map"
 
-        await pilot.press("p", "p", "p")
-        await wait_for(pilot, lambda: lesson_title(app) == "First steps", what="lesson 1")
+        await pilot.press("p", "p", "p", "p")
+        await opened(pilot, "First steps")
         assert isinstance(app.lab_widget, LabPane)
         assert app.lab_pane.settings.cell == "rnn"
 
@@ -159,7 +170,7 @@ async def test_n_and_p_move_through_lessons_and_load_each_preset(lessons_dir, da
 async def test_keys_pressed_faster_than_rendering_end_on_the_right_lesson(lessons_dir, data_dir):
     app = make_app(lessons_dir)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await started(pilot)
         await pilot.press(*"nnnpnpp")
         await wait_for(pilot, lambda: app.lesson_pane.lesson is app.lessons[1],
                        what="lesson 2 after the burst")
@@ -172,22 +183,22 @@ async def test_keys_pressed_faster_than_rendering_end_on_the_right_lesson(lesson
 async def test_lesson_given_by_number_or_slug_and_last_lesson_reopens(lessons_dir, data_dir):
     app = make_app(lessons_dir, lesson="2")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await started(pilot)
         assert lesson_title(app) == "A long read"
     app = make_app(lessons_dir, lesson="just-reading")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await started(pilot)
         assert lesson_title(app) == "Just reading"
     app = make_app(lessons_dir)                 # no --lesson: the last one open
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await started(pilot)
         assert lesson_title(app) == "Just reading"
 
 
 async def test_lesson_list_marks_progress_lists_broken_and_opens(broken_lessons_dir, data_dir):
     app = make_app(broken_lessons_dir)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await started(pilot)
         await pilot.press("o")
         await pilot.pause()
         from textual.widgets import OptionList
@@ -195,12 +206,12 @@ async def test_lesson_list_marks_progress_lists_broken_and_opens(broken_lessons_
         prompts = [str(options.get_option_at_index(i).prompt)
                    for i in range(options.option_count)]
         assert prompts[0].startswith("· 01  First steps")
-        broken = [p for p in prompts if "05-broken.md" in p]
+        broken = [p for p in prompts if "06-broken.md" in p]
         assert len(broken) == 1 and "banana" in broken[0]
         assert options.get_option_at_index(prompts.index(broken[0])).disabled
         assert options.highlighted == 0                    # the open lesson
         await pilot.press("down", "down", "enter")
-        await wait_for(pilot, lambda: lesson_title(app) == "Worked numbers", what="lesson 3")
+        await opened(pilot, "Worked numbers")
         assert not isinstance(app.screen, type(None)) and app.screen is app.main_screen
 
         await pilot.press("o", "escape")
@@ -211,7 +222,7 @@ async def test_lesson_list_marks_progress_lists_broken_and_opens(broken_lessons_
 async def test_help_lists_every_key_and_closes(lessons_dir, data_dir):
     app = make_app(lessons_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await started(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
@@ -254,7 +265,7 @@ def test_every_lab_binding_is_a_tutor_binding():
 async def test_lab_keys_change_the_run(lessons_dir, data_dir):
     app = make_app(lessons_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await started(pilot)
         pane = app.lab_pane
         await wait_for_worker(pilot, pane)
         preset = pane.settings
@@ -327,7 +338,7 @@ async def test_lab_keys_work_while_the_lesson_is_shown_and_a_question_has_focus(
         lessons_dir, data_dir):
     app = make_app(lessons_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await started(pilot)
         await pilot.press("tab")
         await pilot.pause()
         question = app.lesson_pane.checkpoints[0]
@@ -338,13 +349,13 @@ async def test_lab_keys_work_while_the_lesson_is_shown_and_a_question_has_focus(
         assert pane.settings.cell == "lstm" and pane.settings.clipping and not pane.paused
         assert app.focused is question and question.cursor == 0 and question.chosen is None
         await pilot.press("n")
-        await wait_for(pilot, lambda: lesson_title(app) == "A long read", what="lesson 2")
+        await opened(pilot, "A long read")
 
 
 async def test_lab_keys_are_inert_without_a_training_lab(lessons_dir, data_dir):
     app = make_app(lessons_dir, lesson="3")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await started(pilot)
         assert isinstance(app.lab_widget, WorkedView)
         app.set_focus(None)
         await pilot.press("1", "space", "c", "e", "x", "r")
@@ -357,7 +368,7 @@ async def test_quit_keys_stop_the_worker(lessons_dir, data_dir):
     for key in ("q", "ctrl+c", "ctrl+q"):
         app = make_app(lessons_dir)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
+            await started(pilot)
             pane = app.lab_pane
             await wait_for_worker(pilot, pane)
             pid = pane.trainer.pid
@@ -371,7 +382,7 @@ async def test_quit_keys_stop_the_worker(lessons_dir, data_dir):
 async def test_switching_cells_fifty_times_leaves_one_worker(lessons_dir, data_dir):
     app = make_app(lessons_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await started(pilot)
         pane = app.lab_pane
         await wait_for_worker(pilot, pane)
         pid = pane.trainer.pid

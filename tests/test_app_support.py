@@ -92,6 +92,18 @@ mode: none
 No lab for this one.
 """
 
+MAP = """\
+---
+title: The iterated map
+mode: map
+map: tanh
+map_w: 2.5
+---
+# The iterated map
+
+Watch x settle.
+"""
+
 BROKEN = """\
 ---
 title: Broken
@@ -100,16 +112,17 @@ cell: banana
 Body.
 """
 
-SMALL = dict(cell="rnn", task="echo", seq_len=10, hidden=8, batch=8)
+
 
 
 def write_lessons(folder: Path, broken: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in (("01-first.md", FIRST), ("02-long-read.md", READING),
-                       ("03-worked.md", WORKED), ("04-just-reading.md", NONE)):
+                       ("03-worked.md", WORKED), ("04-just-reading.md", NONE),
+                       ("05-iterated-map.md", MAP)):
         (folder / name).write_text(text, encoding="utf-8")
     if broken:
-        (folder / "05-broken.md").write_text(BROKEN, encoding="utf-8")
+        (folder / "06-broken.md").write_text(BROKEN, encoding="utf-8")
     return folder
 
 
@@ -163,3 +176,15 @@ async def step_lab_to(pilot, pane, steps: int) -> None:
         pane.step_once()
         await wait_for(pilot, lambda: lab_step(pane) > before, what=f"step {before + 1}")
     await pilot.pause(2.5 / pane.fps)
+
+
+async def started(pilot, timeout: float = 20.0) -> None:
+    """Until the current lesson is fully drawn and its lab mounted."""
+    await wait_for(pilot, lambda: pilot.app.ready, timeout, "the lesson and its lab")
+
+
+async def opened(pilot, title: str, timeout: float = 20.0) -> None:
+    """Until the lesson titled `title` is fully drawn and its lab mounted."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.ready and app.lesson_pane.lesson is not None
+                   and app.lesson_pane.lesson.title == title, timeout, f"lesson {title!r}")

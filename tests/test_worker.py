@@ -194,6 +194,7 @@ def test_close_is_quick_and_leaves_nothing(trainer):
 def test_child_limits_blas_threads_without_touching_ours(trainer):
     before = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     t = trainer()
+    collect(t, lambda us: len(steps_of(us)) > 0)     # up and running (exec has finished)
     with open(f"/proc/{t.pid}/environ", "rb") as fh:
         env = dict(item.split(b"=", 1) for item in fh.read().split(b"\0") if b"=" in item)
     assert env[b"OMP_NUM_THREADS"] == b"1" and env[b"OPENBLAS_NUM_THREADS"] == b"1"

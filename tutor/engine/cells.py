@@ -15,15 +15,17 @@ decide the speed, not arithmetic):
   pre-activation with both biases.
 - The sigmoid gates' weight rows are pre-scaled by ½, so a single tanh over all gates, then
   σ(a) = ½ + ½·tanh(a/2), activates every gate.
-- Backward computes every factor that does not depend on the recurrence (σ′, tanh′ and their
-  products) for all steps at once before the loop, leaving a handful of calls per step; the
-  weight gradients are one GEMM over all steps after the loop.
+- Backward runs over chunks of steps, latest first, sized to stay in the CPU's L2 cache. For a
+  chunk it first computes every factor that does not depend on the recurrence (σ′, tanh′ and
+  their products) in a few calls over all its steps, leaving a handful of calls per step; then
+  one GEMM adds the chunk's share of every weight gradient, Σ_t δ_t·[h_{t-1}; x_t; 1]ᵀ.
 - Scratch buffers live on the cell and are reused while the shape stays the same; everything a
   caller receives is freshly allocated, so a returned Cache or Backward is never overwritten by
   a later call. (A cell instance is therefore not for use from two threads at once.)
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,13 +45,45 @@ class Cache:
     extra: dict = field(default_factory=dict)
 
 
-@dataclass
 class Backward:
-    grads: dict[str, np.ndarray]
-    dH: np.ndarray                    # (T, B, H) total ∂L/∂h_t
-    dC: np.ndarray | None = None      # (T, B, H) total ∂L/∂c_t (LSTM)
-    dA: np.ndarray | None = None      # (T, B, G·H) gradients at the gate pre-activations
-    dAh: np.ndarray | None = None     # GRU: the recurrent side's pre-activation gradients
+    """What the backward pass found:
+        grads   parameter gradients under PyTorch's names
+        dH      (T, B, H) total ∂L/∂h_t
+        dC      (T, B, H) total ∂L/∂c_t (LSTM)
+        dA      (T, B, G·H) gradients at the gate pre-activations
+        dAh     GRU: the recurrent side's pre-activation gradients
+    A training step never reads dA, so a cell may hand over a function that computes it (from
+    dH, dC and the forward cache, with the very operations the backward loop used) on first
+    access instead of storing it."""
+
+    def __init__(self, grads, dH, dC=None, dA=None, dAh=None, *, gate_grads=None):
+        self.grads, self.dH, self.dC = grads, dH, dC
+        self._dA, self._dAh, self._gate_grads = dA, dAh, gate_grads
+
+    def _materialise(self):
+        if self._gate_grads is not None:
+            self._dA, self._dAh = self._gate_grads()
+            self._gate_grads = None
+
+    @property
+    def dA(self) -> np.ndarray | None:
+        self._materialise()
+        return self._dA
+
+    @dA.setter
+    def dA(self, value):
+        self._materialise()
+        self._dA = value
+
+    @property
+    def dAh(self) -> np.ndarray | None:
+        self._materialise()
+        return self._dAh
+
+    @dAh.setter
+    def dAh(self, value):
+        self._materialise()
+        self._dAh = value
 
 
 def _swap(a: np.ndarray) -> np.ndarray:
@@ -57,11 +91,16 @@ def _swap(a: np.ndarray) -> np.ndarray:
     return a.transpose(0, 2, 1)
 
 
+def _negligible(x: np.ndarray, cut: float) -> bool:
+    """Every entry within ±cut (False when x holds NaN)."""
+    return bool(x.max() < cut) and bool(x.min() > -cut)
+
+
 def _gate_mean(cache: Cache, gate: int) -> np.ndarray:
     """Batch-and-unit mean of one gate's block at each step."""
     T, _, Hn = cache.H.shape
-    block = _swap(cache.A)[:, gate * Hn:(gate + 1) * Hn]      # (T, H, B), contiguous per step
-    return block.reshape(T, -1).mean(axis=1)
+    block = _swap(cache.A)[:, gate * Hn:(gate + 1) * Hn].reshape(T, -1)   # (T, H·B)
+    return block @ np.full(block.shape[1], 1.0 / block.shape[1], block.dtype)  # BLAS: 4× mean()
 
 
 class Cell:
@@ -70,6 +109,7 @@ class Cell:
 
     def __init__(self):
         self._scratch: dict[str, np.ndarray] = {}
+        self._pool: dict[str, list[np.ndarray]] = {}
 
     def forward(self, p: dict, X: np.ndarray, nudge=None) -> Cache:
         """nudge=(t, "h" or "c", delta) adds delta to that state as step t computes it: the
@@ -77,6 +117,15 @@ class Cell:
         raise NotImplementedError
 
     def backward(self, p: dict, cache: Cache, dH_out: np.ndarray) -> Backward:
+        """dH_out (T, B, H): the loss's own ∂L/∂h_t at each step (not through the recurrence)."""
+        direct = _swap(np.asarray(dH_out, dtype=cache.H.dtype))
+        # A many-to-one head reaches only the last step; then the loop skips the additions.
+        return self.backprop(p, cache, direct[-1], direct if direct[:-1].any() else None)
+
+    def backprop(self, p: dict, cache: Cache, last: np.ndarray,
+                 direct: np.ndarray | None = None) -> Backward:
+        """`backward` with the loss's gradient in the cells' layout: last (H, B) at the last
+        step, and direct (T, H, B) at every step, or None when only the last step has one."""
         raise NotImplementedError
 
     def gate_per_step(self, cache: Cache) -> np.ndarray | None:
@@ -89,6 +138,23 @@ class Cell:
         a = self._scratch.get(name)
         if a is None or a.shape != shape or a.dtype != dtype:
             a = self._scratch[name] = np.empty(shape, dtype)
+        return a
+
+    def _fresh(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        """An array for results handed to the caller: one from an earlier call that nothing
+        refers to any more (no reference, no view: its reference count says so), else a new
+        one. Large arrays freed and allocated anew each step go back to the OS and fault in
+        again page by page, which cost a quarter of an LSTM step; reuse keeps them mapped."""
+        pool = self._pool.setdefault(name, [])
+        dtype = np.dtype(dtype)
+        for a in pool:
+            # Held by the pool, the loop variable and getrefcount's argument: nobody else.
+            if sys.getrefcount(a) <= 3 and a.shape == shape and a.dtype == dtype:
+                return a
+        a = np.empty(shape, dtype)
+        pool.append(a)
+        if len(pool) > 4:                    # shapes changed, or callers keep old results
+            del pool[0]
         return a
 
     @staticmethod
@@ -109,12 +175,11 @@ class Cell:
             W[rows] *= 0.5
         return W
 
-    @staticmethod
-    def _stacked_inputs(X, Hn, dtype) -> np.ndarray:
+    def _stacked_inputs(self, X, Hn, dtype) -> np.ndarray:
         """Z (T+1, H+I+1, B): Z[t] = [h_{t-1}; x_t; 1], with h_0 = 0. The loop writes h_t into
         Z[t+1, :H], so the hidden states H are the view Z[1:, :H]."""
         T, B, I = X.shape
-        Z = np.empty((T + 1, Hn + I + 1, B), dtype)
+        Z = self._fresh("Z", (T + 1, Hn + I + 1, B), dtype)
         Z[0, :Hn] = 0.0
         Z[:T, Hn:Hn + I] = _swap(X)
         Z[:T, Hn + I] = 1.0
@@ -128,24 +193,16 @@ class Cell:
         WT[...] = W_hh.T
         return WT
 
-    def _layer_inputs(self, X, Hs, dtype) -> np.ndarray:
-        """[h_{t-1}; x_t; 1] for all steps side by side, (H+I+1, T·B): the right operand of the
-        one GEMM that gives every weight gradient."""
-        T, Hn, B = Hs.shape
-        I = X.shape[2]
-        Zb = self._buf("Zb", (Hn + I + 1, T, B), dtype)
-        Zb[:Hn, 0] = 0.0
-        Zb[:Hn, 1:] = Hs[:-1].transpose(1, 0, 2)
-        Zb[Hn:Hn + I] = X.transpose(2, 0, 1)
-        Zb[Hn + I] = 1.0
-        return Zb.reshape(Hn + I + 1, T * B)
+    def _weight_grads(self, X, Hs, rows, dtype) -> "_WeightGrads":
+        return _WeightGrads(self, X, Hs, rows, dtype)
 
     @staticmethod
-    def _direct_grad(dH_out, dtype):
-        """The loss's own ∂L/∂h_t as (T, H, B), and whether any step but the last has one
-        (a many-to-one head has none, and then the loop skips the additions)."""
-        dHo = _swap(np.asarray(dH_out, dtype=dtype))
-        return dHo, bool(dHo[:-1].any())
+    def _cutoff(dtype) -> float:
+        """Below this the backward recurrence treats ∂L/∂h_t (and ∂L/∂c_t) as exactly zero:
+        2^24 times the smallest normal number, about 2e-31 in float32. A vanishing gradient
+        would otherwise decay through the subnormal range, where every arithmetic operation
+        is handled in microcode and a training step slows down tenfold or more."""
+        return float(np.finfo(dtype).tiny) * 2.0 ** 24
 
     @staticmethod
     def _split_grads(G, Hn, I) -> dict:
@@ -158,17 +215,64 @@ class Cell:
         }
 
 
+class _WeightGrads:
+    """Σ_t δ_t·[h_{t-1}; x_t; 1]ᵀ, the stacked gradient [dW_hh | dW_ih | db], accumulated one
+    chunk of steps at a time while the chunk's δ (rows × B per step, time-major) are in cache."""
+
+    CHUNK_BYTES = 1 << 18                    # a chunk of δ: a quarter MiB, at home in L2
+
+    def __init__(self, cell: Cell, X, Hs, rows: int, dtype):
+        T, Hn, B = Hs.shape
+        I = X.shape[2]
+        K = Hn + I + 1
+        self.rows, self.B = rows, B
+        self.steps = max(1, min(T, self.CHUNK_BYTES // (rows * B * np.dtype(dtype).itemsize)))
+        # [h_{t-1}; x_t; 1] for all steps side by side: (K, T·B), a chunk is a column range.
+        Zb = cell._buf("Zb", (K, T, B), dtype)
+        Zb[:Hn, 0] = 0.0
+        Zb[:Hn, 1:] = Hs[:-1].transpose(1, 0, 2)
+        Zb[Hn:Hn + I] = X.transpose(2, 0, 1)
+        Zb[Hn + I] = 1.0
+        self.Zb = Zb.reshape(K, T * B)
+        self.flat = cell._buf("chunk", (rows * self.steps * B,), dtype)
+        self.part = cell._buf("part", (rows, K), dtype)
+        self.G: np.ndarray | None = None
+
+    def chunks(self, T: int):
+        """(t0, t1) ranges covering 0..T, the latest first."""
+        return [(max(0, t1 - self.steps), t1) for t1 in range(T, 0, -self.steps)]
+
+    def add(self, deltas: np.ndarray, t0: int, t1: int) -> None:
+        """Add steps t0..t1-1, whose δ are deltas (t1 − t0, rows, B)."""
+        n, B = t1 - t0, self.B
+        if not n:
+            return
+        side = self.flat[:self.rows * n * B].reshape(self.rows, n, B)
+        np.copyto(side, deltas.transpose(1, 0, 2))
+        lhs, rhs = side.reshape(self.rows, n * B), self.Zb[:, t0 * B:t1 * B].T
+        if self.G is None:
+            self.G = lhs @ rhs
+        else:
+            np.matmul(lhs, rhs, out=self.part)
+            self.G += self.part
+
+    def total(self) -> np.ndarray:
+        if self.G is None:
+            self.G = np.zeros_like(self.part)
+        return self.G
+
+
 class TanhRNN(Cell):
     """h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)."""
     name = "rnn"
 
     def _act(self, a, out):
-        np.tanh(a, out=out)
+        np.tanh(a, out)
 
     def _slope(self, A, Hs, out):
         """dh_t/da_t for all steps: tanh' = 1 − h²."""
-        np.multiply(Hs, Hs, out=out)
-        np.subtract(1.0, out, out=out)
+        np.multiply(Hs, Hs, out)
+        np.subtract(1.0, out, out)
 
     def forward(self, p, X, nudge=None):
         T, B, _ = X.shape
@@ -177,35 +281,51 @@ class TanhRNN(Cell):
         W = self._stacked_weights(p, dtype)
         Z = self._stacked_inputs(X, Hn, dtype)
         Hs = Z[1:, :Hn]
-        A = np.empty((T, Hn, B), dtype)
-        for t in range(T):
-            np.matmul(W, Z[t], out=A[t])
-            self._act(A[t], Hs[t])
-            if nudge is not None and nudge[0] == t:
-                Hs[t] += nudge[2].T
+        A = self._fresh("A", (T, Hn, B), dtype)
+        mm, act = np.matmul, self._act
+        nt = -1 if nudge is None else nudge[0]
+        for t, (a, z, h) in enumerate(zip(A, Z, Hs)):
+            mm(W, z, a)
+            act(a, h)
+            if t == nt:
+                h += nudge[2].T
         return Cache(X=X, H=_swap(Hs), A=_swap(A))
 
-    def backward(self, p, cache, dH_out):
+    def backprop(self, p, cache, last, direct=None):
         X, Hs, A = cache.X, _swap(cache.H), _swap(cache.A)
         T, Hn, B = Hs.shape
         dtype = Hs.dtype
         WT = self._recurrent_T(p, dtype)
-        D = self._buf("D", (T, Hn, B), dtype)
-        self._slope(A, Hs, D)
-        dHo, dense = self._direct_grad(dH_out, dtype)
-        dH = np.empty((T, Hn, B), dtype)
-        dH[T - 1] = dHo[T - 1]
-        dA = np.empty((Hn, T, B), dtype)     # steps side by side: one GEMM operand after the loop
-        for t in range(T - 1, -1, -1):
-            da = dA[:, t]
-            np.multiply(dH[t], D[t], out=da)
-            if t:
-                np.matmul(WT, da, out=dH[t - 1])
-                if dense:
-                    dH[t - 1] += dHo[t - 1]
-        G = dA.reshape(Hn, T * B) @ self._layer_inputs(X, Hs, dtype).T
-        grads = self._split_grads(G, Hn, X.shape[2])
-        return Backward(grads=grads, dH=_swap(dH), dA=dA.transpose(1, 2, 0))
+        dH = self._fresh("dH", (T, Hn, B), dtype)
+        dA = self._fresh("dA", (T, Hn, B), dtype)
+        dH[T - 1] = last
+        wg = self._weight_grads(X, Hs, Hn, dtype)
+        D = self._buf("D", (wg.steps, Hn, B), dtype)
+        mm, mul, add = np.matmul, np.multiply, np.add
+        cut = self._cutoff(dtype)
+        stop = 0                             # steps before this one are known to be zero
+        for t0, t1 in wg.chunks(T):
+            slope = D[:t1 - t0]
+            self._slope(A[t0:t1], Hs[t0:t1], slope)
+            for t in range(t1 - 1, t0 - 1, -1):
+                mul(dH[t], slope[t - t0], dA[t])
+                if t:
+                    prev = dH[t - 1]
+                    mm(WT, dA[t], prev)
+                    if direct is not None:
+                        add(prev, direct[t - 1], prev)
+                    if not t & 3 and _negligible(prev, cut):
+                        if direct is None:   # nothing reaches the earlier steps any more
+                            dH[:t] = 0.0
+                            dA[:t] = 0.0
+                            stop = t
+                            break
+                        prev[...] = 0.0
+            wg.add(dA[max(t0, stop):t1], max(t0, stop), t1)
+            if stop:
+                break
+        grads = self._split_grads(wg.total(), Hn, X.shape[2])
+        return Backward(grads=grads, dH=_swap(dH), dA=_swap(dA))
 
 
 class ReLURNN(TanhRNN):
@@ -217,7 +337,7 @@ class ReLURNN(TanhRNN):
 
     def _slope(self, A, Hs, out):
         # relu'(a) is 1 where h = relu(a) > 0 and 0 elsewhere: the sign of h.
-        np.sign(Hs, out=out)
+        np.sign(Hs, out)
 
 
 class LSTM(Cell):
@@ -232,91 +352,139 @@ class LSTM(Cell):
         W = self._stacked_weights(p, dtype, (slice(0, 2 * Hn), slice(3 * Hn, 4 * Hn)))
         Z = self._stacked_inputs(X, Hn, dtype)
         Hs = Z[1:, :Hn]
-        A = np.empty((T, 4 * Hn, B), dtype)
-        C = np.empty((T, Hn, B), dtype)
-        TC = np.empty_like(C)
+        A = self._fresh("A", (T, 4 * Hn, B), dtype)
+        Cs = self._fresh("C", (T + 1, Hn, B), dtype)     # Cs[t] is c_{t-1}; Cs[0] = c_0 = 0
+        Cs[0] = 0.0
+        TC = self._fresh("TC", (T, Hn, B), dtype)
         fc = self._buf("fc", (Hn, B), dtype)
-        for t in range(T):
-            a = A[t]
-            np.matmul(W, Z[t], out=a)
-            np.tanh(a, out=a)
-            i_f, g, o = a[:2 * Hn], a[2 * Hn:3 * Hn], a[3 * Hn:]
-            i_f *= 0.5                       # σ(a) = ½ + ½·tanh(a/2)
-            i_f += 0.5
-            o *= 0.5
-            o += 0.5
-            c = C[t]
-            np.multiply(i_f[:Hn], g, out=c)
-            if t:
-                np.multiply(i_f[Hn:], C[t - 1], out=fc)
-                c += fc
-            if nudge is not None and nudge[0] == t and nudge[1] == "c":
+        half = np.array(0.5, dtype)          # a 0-d array: cheaper per call than a Python float
+        mm, mul, add, tanh = np.matmul, np.multiply, np.add, np.tanh
+        nt = -1 if nudge is None else nudge[0]
+        for t, (a, z, i_f, i, f, g, o, c_prev, c, tc, h) in enumerate(zip(
+                A, Z, A[:, :2 * Hn], A[:, :Hn], A[:, Hn:2 * Hn], A[:, 2 * Hn:3 * Hn],
+                A[:, 3 * Hn:], Cs, Cs[1:], TC, Hs)):
+            mm(W, z, a)
+            tanh(a, a)
+            mul(i_f, half, i_f)              # σ(a) = ½ + ½·tanh(a/2)
+            add(i_f, half, i_f)
+            mul(o, half, o)
+            add(o, half, o)
+            mul(i, g, c)
+            mul(f, c_prev, fc)
+            add(c, fc, c)
+            if t == nt and nudge[1] == "c":
                 c += nudge[2].T
-            np.tanh(c, out=TC[t])
-            np.multiply(o, TC[t], out=Hs[t])
-            if nudge is not None and nudge[0] == t and nudge[1] == "h":
-                Hs[t] += nudge[2].T
-        return Cache(X=X, H=_swap(Hs), A=_swap(A), C=_swap(C), TC=_swap(TC))
+            tanh(c, tc)
+            mul(o, tc, h)
+            if t == nt and nudge[1] == "h":
+                h += nudge[2].T
+        return Cache(X=X, H=_swap(Hs), A=_swap(A), C=_swap(Cs[1:]), TC=_swap(TC),
+                     extra={"C0": Cs})
 
-    def backward(self, p, cache, dH_out):
-        X, Hs, C, TC = cache.X, _swap(cache.H), _swap(cache.C), _swap(cache.TC)
+    def backprop(self, p, cache, last, direct=None):
+        X, Hs, TC = cache.X, _swap(cache.H), _swap(cache.TC)
         T, Hn, B = Hs.shape
         dtype = Hs.dtype
-        A = _swap(cache.A).reshape(T, 4, Hn, B)
-        i, f, g, o = A[:, 0], A[:, 1], A[:, 2], A[:, 3]
+        Cs = cache.extra.get("C0")           # c_{t-1} at index t, c_0 = 0 first
+        if Cs is None:                       # a cache made elsewhere
+            Cs = np.concatenate((np.zeros((1, Hn, B), dtype), _swap(cache.C)))
+        A = _swap(cache.A)
+        I, F, G, O = (A.reshape(T, 4, Hn, B)[:, k] for k in range(4))
         WT = self._recurrent_T(p, dtype)
-        # Every factor that does not depend on the recurrence, for all steps at once:
-        #   dc_t = dh_t·Q_t + dc_{t+1}·f_{t+1}         Q = o·(1 − tanh² c)
-        #   di, df, dg = dc_t·P_t                      P = [g·σ′(i); c_{t-1}·σ′(f); i·(1 − g²)]
-        #   do = dh_t·Po_t                             Po = tanh c·σ′(o)
-        P = self._buf("P", (T, 3, Hn, B), dtype)
-        Pi, Pf, Pg = P[:, 0], P[:, 1], P[:, 2]
-        np.multiply(i, i, out=Pi)
-        np.subtract(i, Pi, out=Pi)
-        Pi *= g
-        np.multiply(f, f, out=Pf)
-        np.subtract(f, Pf, out=Pf)
-        Pf[1:] *= C[:-1]
-        Pf[0] = 0.0                          # c_0 = 0: the forget gate has nothing to act on
-        np.multiply(g, g, out=Pg)
-        np.subtract(1.0, Pg, out=Pg)
-        Pg *= i
-        Po = self._buf("Po", (T, Hn, B), dtype)
-        np.multiply(o, o, out=Po)
-        np.subtract(o, Po, out=Po)
-        Po *= TC
-        Q = self._buf("Q", (T, Hn, B), dtype)
-        np.multiply(TC, TC, out=Q)
-        np.subtract(1.0, Q, out=Q)
-        Q *= o
+        # dH, dC with a spare slot in front: step t's ∂L/∂h_t is dHs[t + 1], and step 0's
+        # writes for "step −1" land in dHs[0] and are never read.
+        dHs = self._fresh("dH", (T + 1, Hn, B), dtype)
+        dCs = self._fresh("dC", (T + 1, Hn, B), dtype)
+        dHs[T] = last
+        dCs[T] = 0.0
+        wg = self._weight_grads(X, Hs, 4 * Hn, dtype)
+        # A step's δ = [di; df; dg; do] lives in this ring until its chunk goes into the
+        # weight gradients.
+        ring = self._buf("ring", (wg.steps, 4 * Hn, B), dtype)
+        R = ring.reshape(wg.steps, 4, Hn, B)
+        S = self._buf("slopes", (4 * Hn, B), dtype)
+        u = self._buf("tmp", (Hn, B), dtype)
+        one = np.array(1.0, dtype)
+        H2, H3 = 2 * Hn, 3 * Hn
+        S_i, S_f, S_if, S_g, S_o = S[:Hn], S[Hn:H2], S[:H2], S[H2:H3], S[H3:]
+        mm, mul, add, sub = np.matmul, np.multiply, np.add, np.subtract
+        cut = self._cutoff(dtype)
+        stop = 0                             # steps before this one are known to be zero
+        # Per step, with the gates i, f, g, o and tc = tanh c_t (one contiguous block each:
+        # separate calls on blocks that stay in L1 beat fewer calls on strided views):
+        #   S = [σ′(i); σ′(f); 1 − g²; σ′(o)]
+        #   dc_t = dh_t·o·(1 − tc²) + dc_{t+1}·f_{t+1}      (the second term is already in dc)
+        #   do = dh_t·tc·σ′(o);  di, df, dg = dc_t·[g·σ′(i); c_{t-1}·σ′(f); i·(1 − g²)]
+        # `_gate_grads` repeats these operations for all steps when dA is asked for.
+        for t0, t1 in wg.chunks(T):
+            back = slice(t1 - 1, t0 - 1 if t0 else None, -1)      # steps t1−1 … t0
+            ahead = slice(t1, t0, -1)                             # the same steps, shifted
+            ring_back = slice(t1 - t0 - 1, None, -1)
+            for t, a, i, f, g, o, tc, c_prev, dh, dc, dh_prev, dc_prev, da, di, df, dg, do in zip(
+                    range(t1 - 1, t0 - 1, -1), A[back], I[back], F[back], G[back], O[back],
+                    TC[back], Cs[back], dHs[ahead], dCs[ahead], dHs[back], dCs[back],
+                    ring[ring_back], R[ring_back, 0], R[ring_back, 1], R[ring_back, 2],
+                    R[ring_back, 3]):
+                mul(a, a, S)
+                sub(a[:H2], S_if, S_if)
+                sub(o, S_o, S_o)
+                sub(one, S_g, S_g)
+                mul(tc, tc, u)
+                sub(one, u, u)
+                mul(u, o, u)
+                mul(u, dh, u)
+                add(dc, u, dc)
+                mul(S_o, tc, S_o)
+                mul(S_o, dh, do)
+                mul(S_i, g, S_i)
+                mul(S_f, c_prev, S_f)
+                mul(S_g, i, S_g)
+                mul(dc, S_i, di)
+                mul(dc, S_f, df)
+                mul(dc, S_g, dg)
+                mul(dc, f, dc_prev)
+                mm(WT, da, dh_prev)
+                if t:
+                    if direct is not None:
+                        add(dh_prev, direct[t - 1], dh_prev)
+                    if not t & 3 and _negligible(dh_prev, cut) and _negligible(dc_prev, cut):
+                        if direct is None:   # nothing reaches the earlier steps any more
+                            dHs[:t + 1] = 0.0
+                            dCs[:t + 1] = 0.0
+                            stop = t
+                            break
+                        dh_prev[...] = 0.0
+                        dc_prev[...] = 0.0
+            first = max(t0, stop)
+            wg.add(ring[first - t0:t1 - t0], first, t1)
+            if stop:
+                break
+        grads = self._split_grads(wg.total(), Hn, X.shape[2])
+        dH, dC = dHs[1:], dCs[1:]
+        return Backward(grads=grads, dH=_swap(dH), dC=_swap(dC),
+                        gate_grads=lambda: (self._gate_grads(cache, Cs, dH, dC), None))
 
-        dHo, dense = self._direct_grad(dH_out, dtype)
-        dH = np.empty((T, Hn, B), dtype)
-        dH[T - 1] = dHo[T - 1]
-        dC = np.empty((T, Hn, B), dtype)
-        dA = np.empty((4 * Hn, T, B), dtype)  # steps side by side: one GEMM operand after the loop
-        step = self._buf("step", (4 * Hn, B), dtype)
-        ifg = step[:3 * Hn].reshape(3, Hn, B)
-        do = step[3 * Hn:]
-        tmp = self._buf("tmp", (Hn, B), dtype)
-        for t in range(T - 1, -1, -1):
-            dh, dc = dH[t], dC[t]
-            if t == T - 1:
-                np.multiply(dh, Q[t], out=dc)
-            else:                            # dc holds dc_{t+1}·f_{t+1} already
-                np.multiply(dh, Q[t], out=tmp)
-                dc += tmp
-            np.multiply(dc, P[t], out=ifg)
-            np.multiply(dh, Po[t], out=do)
-            dA[:, t] = step
-            if t:
-                np.multiply(dc, f[t], out=dC[t - 1])
-                np.matmul(WT, step, out=dH[t - 1])
-                if dense:
-                    dH[t - 1] += dHo[t - 1]
-        G = dA.reshape(4 * Hn, T * B) @ self._layer_inputs(X, Hs, dtype).T
-        grads = self._split_grads(G, Hn, X.shape[2])
-        return Backward(grads=grads, dH=_swap(dH), dC=_swap(dC), dA=dA.transpose(1, 2, 0))
+    @staticmethod
+    def _gate_grads(cache, Cs, dH, dC):
+        """dA (T, B, 4H) for all steps from the stored dH, dC (T, H, B) and the cache, with the
+        same operations, in the same order, as the backward loop: the same numbers."""
+        TC = _swap(cache.TC)
+        T, Hn, B = dH.shape
+        A = _swap(cache.A).reshape(T, 4, Hn, B)
+        i, g, o = A[:, 0], A[:, 2], A[:, 3]
+        mul, sub = np.multiply, np.subtract
+        S = mul(A, A)
+        sub(A[:, :2], S[:, :2], S[:, :2])
+        sub(o, S[:, 3], S[:, 3])
+        sub(np.array(1.0, dH.dtype), S[:, 2], S[:, 2])
+        dA = np.empty((T, 4, Hn, B), dH.dtype)
+        mul(S[:, 3], TC, S[:, 3])
+        mul(S[:, 3], dH, dA[:, 3])
+        mul(S[:, 0], g, S[:, 0])
+        mul(S[:, 1], Cs[:T], S[:, 1])
+        mul(S[:, 2], i, S[:, 2])
+        mul(dC[:, None], S[:, :3], dA[:, :3])
+        return _swap(dA.reshape(T, 4 * Hn, B))
 
     def gate_per_step(self, cache):
         return _gate_mean(cache, 1)
@@ -358,82 +526,77 @@ class GRU(Cell):
         W = self._gru_weights(p, dtype)
         Z = self._stacked_inputs(X, Hn, dtype)
         Hs = Z[:, :Hn]                       # Hs[t] is h_{t-1}; Hs[t + 1] is h_t
-        A = np.empty((T, 4 * Hn, B), dtype)  # rows r, z, n, hn
+        A = self._fresh("A", (T, 4 * Hn, B), dtype)  # rows r, z, n, hn
         tmp = self._buf("tmp", (Hn, B), dtype)
-        for t in range(T):
-            a = A[t]
-            np.matmul(W, Z[t], out=a)
-            rz, n, hn = a[:2 * Hn], a[2 * Hn:3 * Hn], a[3 * Hn:]
-            np.tanh(rz, out=rz)
-            rz *= 0.5
-            rz += 0.5
-            np.multiply(rz[:Hn], hn, out=tmp)
-            n += tmp
-            np.tanh(n, out=n)
-            h = Hs[t + 1]
-            np.subtract(Hs[t], n, out=tmp)
-            tmp *= rz[Hn:]
-            np.add(tmp, n, out=h)
-            if nudge is not None and nudge[0] == t:
+        half = np.array(0.5, dtype)
+        mm, mul, add, sub, tanh = np.matmul, np.multiply, np.add, np.subtract, np.tanh
+        nt = -1 if nudge is None else nudge[0]
+        for t, (a, zt, rz, r, z, n, hn, h_prev, h) in enumerate(zip(
+                A, Z, A[:, :2 * Hn], A[:, :Hn], A[:, Hn:2 * Hn], A[:, 2 * Hn:3 * Hn],
+                A[:, 3 * Hn:], Hs, Hs[1:])):
+            mm(W, zt, a)
+            tanh(rz, rz)
+            mul(rz, half, rz)
+            add(rz, half, rz)
+            mul(r, hn, tmp)
+            add(n, tmp, n)
+            tanh(n, n)
+            sub(h_prev, n, tmp)
+            mul(tmp, z, tmp)
+            add(tmp, n, h)
+            if t == nt:
                 h += nudge[2].T
         return Cache(X=X, H=_swap(Hs[1:]), A=_swap(A[:, :3 * Hn]), HN=_swap(A[:, 3 * Hn:]))
 
-    def backward(self, p, cache, dH_out):
+    def backprop(self, p, cache, last, direct=None):
         X, Hs, HN = cache.X, _swap(cache.H), _swap(cache.HN)
         T, Hn, B = Hs.shape
         dtype = Hs.dtype
         A = _swap(cache.A).reshape(T, 3, Hn, B)
-        r, z, n = A[:, 0], A[:, 1], A[:, 2]
+        r, z = A[:, 0], A[:, 1]
         W_hh = p["weight_hh_l0"]
-        # The recurrent GEMM over the rows [r; z; n; hn] of a step's gradient: the n block
-        # (input side only) meets zeros.
+        # The recurrent GEMM over the rows [r; z; n; hn] of a step's δ: the n block (input
+        # side only) meets zeros.
         WT = self._buf("WT", (Hn, 4 * Hn), dtype)
         WT[:, :2 * Hn] = W_hh[:2 * Hn].T
         WT[:, 2 * Hn:3 * Hn] = 0.0
         WT[:, 3 * Hn:] = W_hh[2 * Hn:].T
-        # Factors for all steps at once:
-        #   dz, dn = dh_t·P_t     P = [(h_{t-1} − n)·σ′(z); (1 − z)·(1 − n²)]
-        #   dr = dn·Pr_t          Pr = hn·σ′(r)
-        #   dhn = dn·r_t
-        P = self._buf("P", (T, 2, Hn, B), dtype)
-        Pz, Pn = P[:, 0], P[:, 1]
-        tmp_all = self._buf("tmp_all", (T, Hn, B), dtype)
-        np.multiply(z, z, out=tmp_all)
-        np.subtract(z, tmp_all, out=tmp_all)
-        np.subtract(0.0, n[0], out=Pz[0])
-        np.subtract(Hs[:-1], n[1:], out=Pz[1:])
-        Pz *= tmp_all
-        np.multiply(n, n, out=Pn)
-        np.subtract(1.0, Pn, out=Pn)
-        np.subtract(1.0, z, out=tmp_all)
-        Pn *= tmp_all
-        Pr = self._buf("Pr", (T, Hn, B), dtype)
-        np.multiply(r, r, out=Pr)
-        np.subtract(r, Pr, out=Pr)
-        Pr *= HN
-
-        dHo, dense = self._direct_grad(dH_out, dtype)
-        dH = np.empty((T, Hn, B), dtype)
-        dH[T - 1] = dHo[T - 1]
-        dA = np.empty((4 * Hn, T, B), dtype)  # rows r, z, n, hn; steps side by side
-        step = self._buf("step", (4 * Hn, B), dtype)
-        dr, zn, dn, dhn = step[:Hn], step[Hn:3 * Hn].reshape(2, Hn, B), step[2 * Hn:3 * Hn], \
-            step[3 * Hn:]
+        dH = self._fresh("dH", (T, Hn, B), dtype)
+        dA = self._fresh("dA", (T, 4, Hn, B), dtype)  # rows r, z, n, hn
+        dH[T - 1] = last
+        wg = self._weight_grads(X, Hs, 4 * Hn, dtype)
+        P = self._buf("P", (wg.steps, 3, Hn, B), dtype)
         tmp = self._buf("tmp", (Hn, B), dtype)
-        for t in range(T - 1, -1, -1):
-            dh = dH[t]
-            np.multiply(dh, P[t], out=zn)
-            np.multiply(dn, Pr[t], out=dr)
-            np.multiply(dn, r[t], out=dhn)
-            dA[:, t] = step
-            if t:
-                prev = dH[t - 1]
-                np.matmul(WT, step, out=prev)
-                np.multiply(dh, z[t], out=tmp)   # h_t = … + z ⊙ h_{t-1}
-                prev += tmp
-                if dense:
-                    prev += dHo[t - 1]
-        G = dA.reshape(4 * Hn, T * B) @ self._layer_inputs(X, Hs, dtype).T
+        mm, mul, add = np.matmul, np.multiply, np.add
+        cut = self._cutoff(dtype)
+        stop = 0                             # steps before this one are known to be zero
+        for t0, t1 in wg.chunks(T):
+            p3 = P[:t1 - t0]
+            self._factors(A[t0:t1], Hs, HN[t0:t1], t0, p3)
+            for t in range(t1 - 1, t0 - 1, -1):
+                k = t - t0
+                dh, da = dH[t], dA[t]
+                mul(dh, p3[k, 1:], da[1:3])  # dz, dn
+                mul(da[2], p3[k, 0], da[0])  # dr = dn·hn·σ′(r)
+                mul(da[2], r[t], da[3])      # dhn = dn·r
+                if t:
+                    prev = dH[t - 1]
+                    mm(WT, da.reshape(4 * Hn, B), prev)
+                    mul(dh, z[t], tmp)       # h_t = … + z ⊙ h_{t-1}
+                    add(prev, tmp, prev)
+                    if direct is not None:
+                        add(prev, direct[t - 1], prev)
+                    if not t & 3 and _negligible(prev, cut):
+                        if direct is None:   # nothing reaches the earlier steps any more
+                            dH[:t] = 0.0
+                            dA[:t] = 0.0
+                            stop = t
+                            break
+                        prev[...] = 0.0
+            wg.add(dA.reshape(T, 4 * Hn, B)[max(t0, stop):t1], max(t0, stop), t1)
+            if stop:
+                break
+        G = wg.total()
         I = X.shape[2]
         hidden_rows = np.r_[0:2 * Hn, 3 * Hn:4 * Hn]
         grads = {
@@ -442,9 +605,35 @@ class GRU(Cell):
             "bias_ih_l0": G[:3 * Hn, Hn + I].copy(),
             "bias_hh_l0": G[hidden_rows, Hn + I],
         }
-        dAh = np.concatenate((dA[:2 * Hn], dA[3 * Hn:]))
-        return Backward(grads=grads, dH=_swap(dH), dA=dA[:3 * Hn].transpose(1, 2, 0),
-                        dAh=dAh.transpose(1, 2, 0))
+        dAh = dA[:, [0, 1, 3]].reshape(T, 3 * Hn, B)
+        return Backward(grads=grads, dH=_swap(dH), dA=_swap(dA.reshape(T, 4 * Hn, B)[:, :3 * Hn]),
+                        dAh=_swap(dAh))
+
+    @staticmethod
+    def _factors(a, Hs, hn, t0, P):
+        """For the chunk of steps t0.. (a: its gates (n, 3, H, B), hn: its W_hn h + b_hn),
+        every factor of the backward step that does not depend on the recurrence:
+          dr = dn·P[0]           P[0] = hn·σ′(r)
+          dz, dn = dh_t·P[1:]    P[1] = (h_{t-1} − n)·σ′(z),  P[2] = (1 − z)·(1 − n²)"""
+        mul, sub = np.multiply, np.subtract
+        n = a.shape[0]
+        one = np.array(1.0, a.dtype)
+        r, z, nn = a[:, 0], a[:, 1], a[:, 2]
+        sig = P[:, :2]                       # σ′ = σ − σ² for r and z together
+        mul(a[:, :2], a[:, :2], sig)
+        sub(a[:, :2], sig, sig)
+        mul(P[:, 0], hn, P[:, 0])
+        tmp = P[:, 2]
+        if t0:
+            sub(Hs[t0 - 1:t0 + n - 1], nn, tmp)
+        else:                                # h_0 = 0
+            sub(Hs[:n - 1], nn[1:], tmp[1:])
+            np.negative(nn[0], tmp[0])
+        mul(P[:, 1], tmp, P[:, 1])
+        mul(nn, nn, P[:, 2])
+        sub(one, P[:, 2], P[:, 2])
+        tmp = np.subtract(one, z)
+        mul(P[:, 2], tmp, P[:, 2])
 
     def gate_per_step(self, cache):
         return _gate_mean(cache, 1)

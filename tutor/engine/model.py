@@ -119,29 +119,27 @@ class Model:
         cache = self.cell.forward(p, X, nudge)
         W, b = p["head.weight"], p["head.bias"]
         H = cache.H
-        T, B, Hn = H.shape
         # The cells keep each step's state as (H, B); work in that layout to avoid copies.
         Hf = H.transpose(0, 2, 1)                             # (T, H, B)
-        dH_out_f = np.zeros((T, Hn, B), dtype=self.dtype)
         if self.head_kind == "sequence":
             Yf = W @ Hf                                       # (T, O, B)
             Yf += b[:, None]
             Y = Yf.transpose(0, 2, 1)                         # (T, B, O)
             loss, acc, dY = loss_and_grad("sequence", Y, y, mask)
             dYf = np.ascontiguousarray(dY.transpose(0, 2, 1))
-            np.matmul(W.T, dYf, out=dH_out_f)
+            direct = W.T @ dYf                                # (T, H, B)
             gW = np.einsum("tob,thb->oh", dYf, Hf)
             gb = dY.sum(axis=(0, 1))
             output = np.swapaxes(Y, 0, 1)
+            back = self.cell.backprop(p, cache, direct[-1], direct)
         else:
             hT = H[-1]
             Y = hT @ W.T + b
             loss, acc, dY = loss_and_grad(self.head_kind, Y, y)
-            np.matmul(W.T, dY.T, out=dH_out_f[-1])
             gW = dY.T @ hT
             gb = dY.sum(axis=0)
             output = Y
-        back = self.cell.backward(p, cache, dH_out_f.transpose(0, 2, 1))
+            back = self.cell.backprop(p, cache, W.T @ dY.T)
         grads = dict(back.grads)
         grads["head.weight"] = gW
         grads["head.bias"] = gb

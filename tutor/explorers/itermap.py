@@ -17,7 +17,7 @@ import numpy as np
 
 MAPS = ("tanh", "sigmoid")
 FORMULAS = {"tanh": "x_{t+1} = w·tanh(x_t) + b", "sigmoid": "x_t = w·σ(x_{t−1}) + b"}
-LIMITS = {"w": (-10.0, 10.0), "b": (-10.0, 10.0), "x0": (-20.0, 20.0), "steps": (1, 1000)}
+LIMITS = {"w": (-100.0, 100.0), "b": (-100.0, 100.0), "x0": (-100.0, 100.0), "steps": (1, 1000)}
 LOG10_CLAMP = 300.0        # log10 |∏ f′| is clamped to ±this (float64 ends near 1e±308)
 NEUTRAL_TOL = 1e-6         # |f′(x*)| within this of 1 is neutral (a tangency or w exactly 1)
 _LN10 = math.log(10.0)

@@ -12,6 +12,7 @@ the hidden-to-hidden weight of the forget gate, and so on; W_ii[j,k] links input
 """
 from __future__ import annotations
 
+import itertools
 import math
 import textwrap
 from dataclasses import dataclass
@@ -74,12 +75,13 @@ class Line:
     numbers: str          # the formula with the numbers plugged in
     result: str           # the value to 4 significant digits
     value: float          # the engine's value at full precision
-    key: tuple            # where the value lives in the engine (see `engine_value` in the tests)
+    # Where the value lives in the engine: ("cache", field, t, column) and ("back", field, t,
+    # column) index Pass.cache / Pass.back at batch row 0; ("grad", name, *index) and
+    # ("param_after", name, *index) a gradient or an updated weight; ("pre", gate, t, unit) a
+    # recomputed pre-activation; ("output",), ("loss",), ("dy",), ("output_after",),
+    # ("loss_after",) the head and the loss before and after the update.
+    key: tuple
     step: int | None = None   # timestep 1..T, or None for the head, loss and weights
-
-    @property
-    def where(self) -> str:
-        return self.section if self.step is None else f"{self.section} · t={self.step}"
 
 
 @dataclass
@@ -104,7 +106,7 @@ def example_params(cell: str) -> dict[str, np.ndarray]:
         raise ValueError(f"unknown cell {cell!r} (choose {', '.join(CELLS)})")
     G = len(GATES[cell])
     n = G * HIDDEN
-    stream = iter(_CYCLE[k % len(_CYCLE)] for k in range(10 ** 6))
+    stream = itertools.cycle(_CYCLE)
     take = lambda *shape: np.array([next(stream) for _ in range(int(np.prod(shape)))],
                                    dtype=np.float64).reshape(shape)
     return {

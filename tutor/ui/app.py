@@ -55,7 +55,9 @@ APP_BINDINGS = [
     Binding("n", "next_lesson", "Next"),
     Binding("p", "previous_lesson", "Previous", show=False),
     Binding("o", "lesson_list", "Lessons"),
-    Binding("v", "switch_view", "Lesson/Lab"),
+    # priority: an explorer view (the map) uses v itself when it has focus; in a narrow terminal
+    # v must still bring the lesson back. When both panes show, v falls through to the view.
+    Binding("v", "switch_view", "Lesson/Lab", priority=True),
 ]
 
 # The footer has room for a few lab keys at 80 columns; the help screen lists every key.
@@ -109,6 +111,7 @@ class TutorApp(LabActions, App[int]):
         self._last_save_error: str | None = None
         self._show_lock = asyncio.Lock()
         self._show_ticket = 0
+        self._shown_ticket = -1
         self._show_lab = False           # narrow terminals: which pane is shown
         self.current_index = 0
 
@@ -136,8 +139,9 @@ class TutorApp(LabActions, App[int]):
         elif self.progress.last:
             last = next((i for i, l in enumerate(lessons) if l.slug == self.progress.last), None)
             self.current_index = last or 0
-        if self.lesson_set.broken:
-            self.notices.append(f"{len(self.lesson_set.broken)} lesson file(s) are broken; "
+        broken = len(self.lesson_set.broken)
+        if broken:
+            self.notices.append(f"{broken} lesson file{'s are' if broken > 1 else ' is'} broken; "
                                 "press o to see why")
 
     # ---- composition -------------------------------------------------------------------------
@@ -149,6 +153,13 @@ class TutorApp(LabActions, App[int]):
             yield Container(id="lab-area")
         yield TooSmall(id="too-small")
         yield Footer(compact=True)
+
+    @property
+    def ready(self) -> bool:
+        """The current lesson is fully shown and its lab mounted (tests and benches wait on it)."""
+        if self.lab_only_settings is not None or not self.lessons:
+            return self.is_running
+        return self._shown_ticket == self._show_ticket
 
     @property
     def lessons(self) -> list[Lesson]:
@@ -193,7 +204,7 @@ class TutorApp(LabActions, App[int]):
                 f"No lessons could be loaded from {self.lesson_set.folder}."
                 + (f"\n\n{broken}" if broken else ""))
             return
-        await self._open(self.current_index)
+        self.open_lesson(self.current_index)       # a worker: the first frame goes out now
 
     # ---- layout: wide / narrow / too small -----------------------------------------------------
 
@@ -271,31 +282,38 @@ class TutorApp(LabActions, App[int]):
 
     # ---- lessons -------------------------------------------------------------------------------
 
-    async def _open(self, index: int) -> None:
-        """Show lesson `index` and give the lab its preset. Overlapping calls (keys faster than
-        rendering) draw only the latest."""
+    def open_lesson(self, index: int) -> None:
+        """Switch to lesson `index` (0-based) of the set. The switch is recorded at once; the
+        drawing runs in a worker, and when keys come faster than lessons draw only the latest
+        is drawn."""
         self.current_index = index
         lesson = self.lessons[index]
         self.progress.set_last(lesson.slug)
         self._save()
         self._show_ticket += 1
-        ticket = self._show_ticket
+        self.run_worker(self._open(index, self._show_ticket), group="open-lesson")
+
+    async def _open(self, index: int, ticket: int) -> None:
+        """Show lesson `index` and give the lab its preset, unless a newer switch came since."""
+        lesson = self.lessons[index]
         async with self._show_lock:
             if ticket != self._show_ticket:
                 return
-            await self._set_lab_for(lesson)
+            # The lesson first: it is what the learner reads while the lab's worker starts.
+            self.main_screen.set_class(lesson.mode == "none", "-no-lab")
             answers = {cp.id: self.progress.answer(lesson.slug, cp.id) for cp in lesson.checkpoints}
-            await self.lesson_pane.show_lesson(
+            drawn = await self.lesson_pane.show_lesson(
                 lesson, answers, f"{lesson.number:02d} · {index + 1}/{len(self.lessons)}",
-                self.progress.is_complete(lesson))
+                self.progress.is_complete(lesson), lambda: ticket == self._show_ticket)
+            if not drawn:
+                return                     # a newer lesson was asked for while this one drew
             self.lesson_pane.body.scroll_home(animate=False, immediate=True)
-            self._fix_focus()
-            if self.screen is self.main_screen and self.lesson_pane.display:
+            if self.screen is self.main_screen and self.showing != "lab":
                 self.lesson_pane.body.focus()
-
-    def open_lesson(self, index: int) -> None:
-        """Switch to lesson `index` (0-based) of the set."""
-        self.run_worker(self._open(index), group="open-lesson")
+            await self._set_lab_for(lesson)
+            self._fix_focus()
+            if ticket == self._show_ticket:
+                self._shown_ticket = ticket
 
     async def _set_lab_for(self, lesson: Lesson) -> None:
         if lesson.mode == "train":
@@ -501,7 +519,13 @@ class TutorApp(LabActions, App[int]):
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
 
+    def on_unmount(self) -> None:
+        self._shutdown_lab()
+
     def _on_exit_signal(self) -> None:
+        # The handlers live as long as the event loop; after the app has gone they do nothing.
+        if not self.is_running:
+            return
         self._shutdown_lab()
         self.exit(0)
 

@@ -12,18 +12,22 @@ a linear axis with labelled ticks (plotext's own log scale crashes on re-render)
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from typing import Iterable, Sequence
 
 import numpy as np
+from rich.console import Console
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 from textual.geometry import Region, Size
+from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from tutor.engine import Baseline, Sample, Settings, get_task
 from tutor.engine.worker import RunUpdate, Update
 
+_CONSOLE = Console(width=1000, color_system="truecolor", force_terminal=True)
 HISTORY_POINTS = 240     # per series; older points are merged pairwise, so memory stays flat
 MAX_EVENTS = 12
 
@@ -69,14 +73,19 @@ def log_label(exponent: int) -> str:
 
 
 def log_ticks(lo: int, hi: int, max_ticks: int) -> tuple[list[int], list[str]]:
-    """Ticks at whole powers of ten from lo to hi, at most max_ticks of them, always with 1 when
-    1 is in range (the eye anchors on it)."""
-    span = max(1, hi - lo)
-    step = 1
-    while span // step + 1 > max(2, max_ticks):
-        step += 1
-    anchor = 0 if lo <= 0 <= hi else lo
-    ticks = [e for e in range(lo, hi + 1) if (e - anchor) % step == 0]
+    """Ticks at whole powers of ten from lo to hi, at most max_ticks of them, on multiples of a
+    common step (so 1 is among them when it is in range), reaching as near both ends as can be."""
+    limit = max(2, max_ticks)
+    best = None
+    for step in range(1, max(1, hi - lo) + 1):
+        ticks = [e for e in range(lo, hi + 1) if e % step == 0]
+        if not ticks or len(ticks) > limit:
+            continue
+        # unlabelled decades at either end, plus a point for each tick short of the limit
+        gap = (ticks[0] - lo) + (hi - ticks[-1]) + (limit - len(ticks))
+        if best is None or gap < best[0]:
+            best = (gap, ticks)
+    ticks = best[1] if best else [lo, hi]
     return ticks, [log_label(e) for e in ticks]
 
 
@@ -277,7 +286,7 @@ class LabHistory:
         if ghost_label and old is not None and len(old.loss) > 1 and len(runs) == 1:
             xs, ys = old.loss.points()
             self.ghost = (ghost_label, xs, ys)
-        elif len(runs) != 1 or ghost_label is None:
+        else:
             self.ghost = None
         self.generation = generation
         self.runs = {name: RunHistory(name, s) for name, s in runs.items()}
@@ -297,6 +306,13 @@ class LabHistory:
     def compare(self) -> bool:
         return len(self.runs) > 1
 
+    @property
+    def waiting(self) -> tuple | None:
+        """What an empty chart says depends on pausing; once there is data it does not."""
+        if any(r.step for r in self.runs.values()):
+            return None
+        return ("paused",) if self.paused else ("running",)
+
 
 # ---- chart widgets -----------------------------------------------------------------------------
 
@@ -312,13 +328,14 @@ class Legend:
             short: str | None = None) -> None:
         self.items.append((glyph, color, label, label if short is None else short))
 
-    def render(self, width: int) -> Text:
+    def render(self, width: int, monochrome: bool = False) -> Text:
         for use_short in (False, True):
             text = Text(self.title, style="bold", no_wrap=True, end="")
             for glyph, color, label, short in self.items:
                 text.append(" " if use_short else "  ")
                 if glyph:
-                    text.append(glyph, Style(color=f"color({color})") if color else "")
+                    colored = color and not monochrome
+                    text.append(glyph, Style(color=f"color({color})") if colored else "")
                     text.append(" ")
                 text.append(short if use_short else label, "" if glyph else "dim")
             if text.cell_len <= width:
@@ -341,7 +358,7 @@ class LabChart(PlotextPlot):
         self.history = history
         self.theme = "clear"          # no plotext background: fewer escape codes per cell
         self._lines: list[Text] = []
-        self._joined: Text | None = None
+        self._strips: list[Strip] = []
         self._built_for: tuple | None = None
         self.builds = 0               # how many times plotext built this chart (tests, benches)
 
@@ -360,23 +377,33 @@ class LabChart(PlotextPlot):
             return "no steps yet: training is paused\n(space trains, s takes one step)"
         return "waiting for the first training step…"
 
+    @property
+    def monochrome(self) -> bool:
+        """NO_COLOR: Textual greys every colour by its luminance, which leaves red or blue curves
+        near-invisible on a dark background; draw everything in the foreground colour instead
+        and let the markers tell the curves apart."""
+        return bool(getattr(self.app, "no_color", False))
+
+    def _color(self, color: int) -> str:
+        return "default" if self.monochrome else PLOTEXT_COLOR[color]
+
     # the only doors to plotext -------------------------------------------------------------------
     def _line(self, xs, ys, color: int, marker: str = "braille", yside: str | None = None) -> None:
         xs, ys = finite_pairs(xs, ys)
         if not xs:
             return
-        kwargs = {"marker": marker, "color": PLOTEXT_COLOR[color]}
+        kwargs = {"marker": marker, "color": self._color(color)}
         if yside:
             kwargs["yside"] = yside
         self.plt.plot(xs, ys, **kwargs)
 
     def _hline(self, y, color: int, yside: str | None = None) -> None:
         if y is not None and math.isfinite(y):
-            self.plt.horizontal_line(float(y), color=PLOTEXT_COLOR[color], yside=yside)
+            self.plt.horizontal_line(float(y), color=self._color(color), yside=yside)
 
     def _vline(self, x, color: int) -> None:
         if x is not None and math.isfinite(x):
-            self.plt.vertical_line(float(x), color=PLOTEXT_COLOR[color])
+            self.plt.vertical_line(float(x), color=self._color(color))
 
     def _xaxis_steps(self, last_step: float, plot_width: int) -> None:
         top = nice_ceil(max(10.0, last_step))
@@ -394,8 +421,9 @@ class LabChart(PlotextPlot):
         finite = [v[np.isfinite(v)] for v in values if v is not None]
         finite = [v for v in finite if v.size]
         if finite:
-            lo = math.floor(min(float(v.min()) for v in finite))
-            hi = math.ceil(max(float(v.max()) for v in finite))
+            # A little headroom keeps a curve or a threshold off the frame.
+            lo = math.floor(min(float(v.min()) for v in finite) - 0.05)
+            hi = math.ceil(max(float(v.max()) for v in finite) + 0.05)
         else:
             lo, hi = -1, 1
         if hi - lo < 2:
@@ -418,9 +446,8 @@ class LabChart(PlotextPlot):
             legend = self.draw(width, height - 1)
         if legend is None:
             return self._message_lines(width, height)
-        body = [_merge_blank_runs(Text.from_ansi(line))
-                for line in plt.build().split("\n")[: height - 1]]
-        lines = [legend.render(width)] + body
+        body = [ansi_line(line) for line in plt.build().split("\n")[: height - 1]]
+        lines = [legend.render(width, self.monochrome)] + body
         for line in lines:
             line.truncate(width, pad=True)
         while len(lines) < height:
@@ -445,11 +472,9 @@ class LabChart(PlotextPlot):
         key = (self.data_key(), size)
         if key == self._built_for and not force:
             return False
-        new = self._build(size)
-        self._built_for = key
         old = self._lines
-        self._lines = new
-        self._joined = None
+        self._set_lines(self._build(size), key)
+        new = self._lines
         if len(old) != len(new):
             self.refresh()
             return True
@@ -462,46 +487,109 @@ class LabChart(PlotextPlot):
             self.refresh(*regions)
         return bool(regions)
 
-    def render(self):
+    def _set_lines(self, lines: list[Text], key: tuple) -> None:
+        old_lines, old_strips = self._lines, self._strips
+        strips = []
+        for y, line in enumerate(lines):
+            if y < len(old_lines) and old_lines[y] == line:
+                strips.append(old_strips[y])
+            else:
+                strips.append(Strip(list(line.render(_CONSOLE)), line.cell_len))
+        self._lines, self._strips, self._built_for = lines, strips, key
+
+    def render_line(self, y: int) -> Strip:
+        # The Line API: Textual asks only for the lines it repaints, and gets cached strips
+        # (converting a whole chart's Text on every repaint costs more than building it).
         size = self.size
-        if not self._lines or self._built_for is None or self._built_for[1] != size:
-            self._lines = self._build(size)
-            self._built_for = (self.data_key(), size)
-            self._joined = None
-        if self._joined is None:
-            self._joined = Text("\n").join(self._lines)
-        return self._joined
+        if self._built_for is None or self._built_for[1] != size:
+            self._set_lines(self._build(size), (self.data_key(), size))
+        base = self.rich_style
+        if y < len(self._strips):
+            return self._strips[y].apply_style(base)
+        return Strip.blank(size.width, base)
 
     @property
     def plain_lines(self) -> list[str]:
         return [line.plain for line in self._lines]
 
 
-def _merge_blank_runs(line: Text) -> Text:
-    """Give each blank cell the style of the cell before it, so a curve broken by gaps is one
-    styled run rather than many: a blank's foreground is invisible, but every style switch costs
-    the terminal ~40 bytes of escape codes."""
-    plain = line.plain
-    if not line.spans:
-        return line
-    styles: list = [None] * len(plain)
-    for span in line.spans:
-        for i in range(span.start, min(span.end, len(plain))):
-            styles[i] = span.style
-    current = None
-    for i, ch in enumerate(plain):
-        if ch == " ":
-            styles[i] = current
+_SGR = re.compile(r"\x1b\[([0-9;]*)m")
+_STYLES: dict[str, Style | None] = {}
+
+
+def _sgr_style(codes: str, current: Style | None) -> Style | None:
+    """The style after an SGR sequence of the kinds plotext writes (reset, bold, 256-colour)."""
+    if codes in ("", "0"):
+        return None
+    style = _STYLES.get(codes)
+    if style is None:
+        style = Style.parse(" ".join(_sgr_words(codes)))
+        _STYLES[codes] = style
+    return style if current is None else current + style
+
+
+def _sgr_words(codes: str) -> list[str]:
+    parts, words = codes.split(";"), []
+    i = 0
+    while i < len(parts):
+        code = parts[i]
+        if code in ("38", "48") and i + 2 < len(parts) and parts[i + 1] == "5":
+            words.append(("" if code == "38" else "on ") + f"color({int(parts[i + 2])})")
+            i += 3
+            continue
+        if code == "1":
+            words.append("bold")
+        elif code.isdigit() and (30 <= int(code) <= 37 or 90 <= int(code) <= 97):
+            n = int(code)
+            words.append(f"color({n - 30 if n < 90 else n - 82})")
+        elif code not in ("0", ""):
+            raise ValueError(f"unexpected SGR code {code}")
+        i += 1
+    return words
+
+
+def ansi_line(line: str) -> Text:
+    """One line of plotext output as Text, with each blank cell given the style of the cell
+    before it: a blank's foreground is invisible, but every style switch costs the terminal ~40
+    bytes of escape codes, and a curve broken by gaps becomes one styled run instead of many.
+    (Much faster than Text.from_ansi, which matters: charts are built on the event loop.)"""
+    pieces = _SGR.split(line)
+    runs: list[tuple[str, Style | None]] = []
+    style = None
+    try:
+        for i, piece in enumerate(pieces):
+            if i % 2:
+                style = _sgr_style(piece, style)
+            elif piece:
+                runs.append((piece, style))
+    except ValueError:
+        runs = [(seg.text, seg.style) for seg in Text.from_ansi(line).render(_CONSOLE)]
+    text = Text(no_wrap=True, end="")
+    previous = None
+    for piece, style in runs:
+        stripped = piece.lstrip(" ")
+        lead = len(piece) - len(stripped)
+        if lead:
+            text.append(" " * lead, previous)
+        if stripped:
+            text.append(stripped, style)
+            previous = style
+    return _join_same_style(text)
+
+
+def _join_same_style(text: Text) -> Text:
+    spans = text.spans
+    if len(spans) < 2:
+        return text
+    merged = [spans[0]]
+    for span in spans[1:]:
+        last = merged[-1]
+        if span.style == last.style and span.start == last.end:
+            merged[-1] = Span(last.start, span.end, last.style)
         else:
-            current = styles[i]
-    merged = Text(plain, style=line.style, end="")
-    start = 0
-    for i in range(1, len(plain) + 1):
-        if i == len(plain) or styles[i] != styles[start]:
-            if styles[start] is not None:
-                merged.stylize(styles[start], start, i)
-            start = i
-    return merged
+            merged.append(span)
+    text.spans = merged
+    return text
 
 
 def _cells(line: Text) -> list:
@@ -535,7 +623,7 @@ class LossChart(LabChart):
 
     def data_key(self):
         h = self.history
-        return (h.generation, h.paused, id(h.ghost), tuple(r.scalars_version
+        return (h.generation, h.waiting, id(h.ghost), tuple(r.scalars_version
                                                            for r in h.runs.values()))
 
     def draw(self, width, height):
@@ -578,7 +666,7 @@ class GradNormChart(LabChart):
 
     def data_key(self):
         h = self.history
-        return (h.generation, h.paused, tuple((r.scalars_version, r.settings.clip,
+        return (h.generation, h.waiting, tuple((r.scalars_version, r.settings.clip,
                                                r.settings.clip_mode) for r in h.runs.values()))
 
     def draw(self, width, height):
@@ -614,7 +702,7 @@ class GradPerStepChart(LabChart):
 
     def data_key(self):
         h = self.history
-        return (h.generation, h.paused, tuple(r.arrays_version for r in h.runs.values()))
+        return (h.generation, h.waiting, tuple(r.arrays_version for r in h.runs.values()))
 
     def draw(self, width, height):
         h = self.history
@@ -636,9 +724,12 @@ class GradPerStepChart(LabChart):
         for run, curve in curves:
             marker = CELL_MARKER[run.cell] if h.compare else "braille"
             self._line(*thin(t, list(curve), limit), CELL_COLOR[run.cell], marker)
-            legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell],
-                       run.cell if h.compare else f"step {run.step}", run.cell if h.compare
-                       else "now")
+            label = run.cell if h.compare else f"step {run.step}"
+            lost = int(np.count_nonzero(np.isnan(curve)))
+            if lost:          # overflowed (or exactly zero): nothing of it can be drawn
+                label += f" ({lost} of {len(curve)} not plottable)"
+            legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell], label,
+                       run.cell if h.compare else "now" + (" (inf)" if lost else ""))
         if first is not None:
             legend.add("·", INITIAL, "step 0")
         return legend
@@ -649,13 +740,14 @@ class GatesChart(LabChart):
 
     def data_key(self):
         h = self.history
-        return (h.generation, h.paused, tuple(r.arrays_version for r in h.runs.values()))
+        return (h.generation, h.waiting, tuple(r.arrays_version for r in h.runs.values()))
 
     def message(self) -> str:
         runs = list(self.history.runs.values())
         if runs and all(r.cell in ("rnn", "irnn") for r in runs):
-            return (f"a plain {runs[0].cell} has no gates.\n"
-                    "press 3 for an LSTM (forget gate, ‖∂L/∂c_t‖)\nor 4 for a GRU (update gate).")
+            return (f"a plain {runs[0].cell} has no gates:\n"
+                    "press 3 for an LSTM (forget gate\nand ‖∂L/∂c_t‖) or 4 for a GRU\n"
+                    "(update gate).")
         return super().message()
 
     def draw(self, width, height):
@@ -711,7 +803,7 @@ def _mark_events(chart: LabChart, runs: list[RunHistory], legend: Legend) -> Non
     for step in diverged:
         chart._vline(step, DIVERGED)
     if diverged:
-        legend.add("│", DIVERGED, f"diverged @{min(diverged)}", f"nan @{min(diverged)}")
+        legend.add("│", DIVERGED, f"diverged @{min(diverged)}", f"diverged @{min(diverged)}")
 
 
 CHART_TYPES = (LossChart, GradPerStepChart, GradNormChart, GatesChart)

@@ -60,6 +60,7 @@ class LabPane(Widget):
         self._sample_key = None
         self._status_key = None
         self._notice = ""
+        self._early_steps = 0
         self.history = LabHistory()
         self.history.reset(1, self._runs_for(self._settings))
         self.history.paused = paused
@@ -82,7 +83,10 @@ class LabPane(Widget):
         # Start the worker once the first frame is out: a learner sees the screen sooner.
         self.call_after_refresh(self._start_trainer)
         self.set_interval(1.0 / POLL_HZ, self._poll)
-        self.set_interval(1.0 / self.fps, self._frame)
+        # One timer slot per chart: each builds at most one chart, so a key never waits behind
+        # several plotext builds in a row; every chart still redraws at up to `fps`.
+        self._slot = 0
+        self.set_interval(1.0 / (self.fps * len(self.charts)), self._tick)
 
     def _start_trainer(self) -> None:
         if self.trainer is not None:
@@ -92,6 +96,9 @@ class LabPane(Widget):
                                       send_hz=POLL_HZ)
         self.trainer.start()
         self.history.reset(self.trainer.generation, self.trainer.runs)
+        for _ in range(self._early_steps):
+            self.trainer.step_once()
+        self._early_steps = 0
 
     def on_unmount(self) -> None:
         self.shutdown()
@@ -116,14 +123,14 @@ class LabPane(Widget):
         if update.generation == self.history.generation:
             self.history.absorb(update)
 
-    def _frame(self) -> None:
-        self._update_status()
-        self._update_sample()
-        drew = False
-        for chart in self.charts:
-            if chart.display:
-                drew = chart.redraw() or drew
-        self.redraws += drew
+    def _tick(self) -> None:
+        slot, self._slot = self._slot, (self._slot + 1) % len(self.charts)
+        if slot == 0:
+            self._update_status()
+            self._update_sample()
+        chart = self.charts[slot]
+        if chart.display and chart.redraw():
+            self.redraws += 1
 
     # ---- layout ---------------------------------------------------------------------------------
     def _layout_charts(self) -> None:
@@ -246,6 +253,8 @@ class LabPane(Widget):
             self.toggle_pause()
         if self.trainer is not None:
             self.trainer.step_once()
+        else:
+            self._early_steps += 1            # the worker starts after the first frame
         self._sample_at = 0.0
 
     def cycle_pace(self) -> None:
@@ -364,7 +373,7 @@ class LabPane(Widget):
         if key == self._status_key or not self.is_mounted:
             return
         self._status_key = key
-        self.query_one("#lab-status", Static).update(Text("\n").join(lines))
+        self.query_one("#lab-status", Static).update(Text("\n").join(lines), layout=False)
 
     def _update_sample(self) -> None:
         runs = [r for r in self.history.runs.values() if r.sample is not None]
@@ -393,7 +402,7 @@ class LabPane(Widget):
                 text.append(label + " ", "bold")
                 text.append(run.sample.prediction)
             text.append(f"   (step {runs[0].step})", "dim")
-        self.query_one("#lab-sample", Static).update(text)
+        self.query_one("#lab-sample", Static).update(text, layout=False)
 
 
 def _metric(runs: list[RunHistory]) -> str:
@@ -625,12 +634,15 @@ def _main(argv: list[str]) -> int:
             changes[key] = None if key == "radius" else 0.0
         elif isinstance(default, bool):
             changes[key] = value.lower() in ("1", "true", "yes", "on")
-        elif isinstance(default, int):
-            changes[key] = int(value)
-        elif isinstance(default, float) or key == "radius":
-            changes[key] = float(value)
         else:
-            changes[key] = value
+            kind = int if isinstance(default, int) else float if (
+                isinstance(default, float) or key == "radius") else str
+            try:
+                changes[key] = kind(value)
+            except ValueError:
+                print(f"rnn-tutor: {key} must be a {'whole ' if kind is int else ''}number, "
+                      f"not {value!r}", file=sys.stderr)
+                return 2
     try:
         settings = Settings(**changes).validated()
     except (SettingsError, ValueError) as exc:

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from tutor.lessons import LessonSet
 from tutor.progress import Progress
@@ -40,7 +40,12 @@ class LessonListScreen(ModalScreen[str | None]):
         border-title-align: center;
         background: $surface;
     }
-    LessonListScreen OptionList { height: auto; max-height: 1fr; border: none; }
+    LessonListScreen OptionList, LessonListScreen OptionList:focus {
+        height: auto;
+        max-height: 1fr;
+        border: none;
+        padding: 0 1;
+    }
     LessonListScreen #list-footer { color: $text-muted; height: auto; padding: 0 1; }
     """
 
@@ -85,7 +90,7 @@ class LessonListScreen(ModalScreen[str | None]):
         if self.current is not None:
             try:
                 option_list.highlighted = option_list.get_option_index(self.current)
-            except Exception:   # the current lesson is not in the set (e.g. no lessons)
+            except OptionDoesNotExist:
                 pass
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

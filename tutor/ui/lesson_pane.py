@@ -8,6 +8,7 @@ control character, and links are not followed.
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,12 +16,34 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
+from markdown_it import MarkdownIt
 
 from tutor.lessons import Checkpoint, Lesson
 
 from .checkpoint import CheckpointView
 
 COMPLETE_MARK = "✓"
+BLOCKS_PER_CHUNK = 6         # Markdown blocks per widget after the first screenful
+FIRST_FRAME_PAUSE_S = 0.02   # long enough for the first screenful to be painted
+
+
+def split_markdown(text: str) -> list[str]:
+    """Split Markdown at its top-level blocks (headings, paragraphs, lists, tables, code), so
+    each piece renders exactly as it would inside the whole."""
+    tokens = MarkdownIt("gfm-like").parse(text)
+    starts = sorted({t.map[0] for t in tokens if t.level == 0 and t.map and t.nesting >= 0})
+    lines = text.split("\n")
+    if len(starts) <= 1:
+        return [text]
+    starts[0] = 0
+    bounds = starts + [len(lines)]
+    return ["\n".join(lines[a:b]).strip("\n") for a, b in zip(bounds, bounds[1:])
+            if "\n".join(lines[a:b]).strip()]
+
+
+def estimate_rows(markdown: str, width: int) -> int:
+    """Rows a chunk takes on screen, roughly: wrapped lines plus a blank margin."""
+    return sum(max(1, -(-len(line) // width)) for line in markdown.split("\n")) + 1
 
 
 class LessonBody(VerticalScroll):
@@ -98,9 +121,12 @@ class LessonPane(Vertical):
     # ---- content ------------------------------------------------------------------------------
 
     async def show_lesson(self, lesson: Lesson, answers: dict[str, dict | None],
-                          position: str, complete: bool) -> bool:
-        """Replace the content with `lesson`. When several calls overlap (keys pressed faster
-        than lessons render) only the latest is drawn; returns whether this call drew."""
+                          position: str, complete: bool,
+                          still_wanted: Callable[[], bool] = lambda: True) -> bool:
+        """Replace the content with `lesson`. The first screenful is mounted at once and the
+        rest in small batches afterwards, so the lesson shows without waiting for every block.
+        When calls overlap (keys pressed faster than lessons render), or `still_wanted` turns
+        false, only the latest finishes; returns whether this call drew the whole lesson."""
         self._wanted += 1
         ticket = self._wanted
         async with self._lock:
@@ -115,7 +141,15 @@ class LessonPane(Vertical):
             body = self.body
             await body.remove_children()
             body.scroll_to(y=0, animate=False, immediate=True)
-            await body.mount_all(self._widgets_for(lesson, answers))
+            width = max(20, (body.size.width or self.app.size.width) - 6)
+            rows = max(10, body.size.height or self.app.size.height)
+            batches = self._batches_for(lesson, answers, width, rows)
+            for i, batch in enumerate(batches):
+                if i and (ticket != self._wanted or not still_wanted()):
+                    return False          # a newer lesson was asked for; it will redraw
+                await body.mount_all(batch)
+                if i == 0:
+                    await asyncio.sleep(FIRST_FRAME_PAUSE_S)   # let the first screenful out
             self._loaded = True
             self._update_end()
         self.set_timer(0.25, self.scrolled)
@@ -132,20 +166,41 @@ class LessonPane(Vertical):
             await body.remove_children()
             await body.mount(Static(Text(text), classes="lesson-warning"))
 
-    def _widgets_for(self, lesson: Lesson, answers: dict[str, dict | None]) -> list[Widget]:
-        widgets: list[Widget] = [Static(Text("⚠ " + warning), classes="lesson-warning")
-                                 for warning in lesson.warnings]
+    def _batches_for(self, lesson: Lesson, answers: dict[str, dict | None], width: int,
+                     rows: int) -> list[list[Widget]]:
+        """The lesson's widgets in mounting order: a first batch that fills about one screen,
+        then one Markdown chunk (a few blocks) or checkpoint per batch."""
+        first: list[Widget] = [Static(Text("⚠ " + warning), classes="lesson-warning")
+                               for warning in lesson.warnings]
+        later: list[list[Widget]] = []
+        budget = rows - 3 * len(first)        # rows left to fill before the first paint
+
+        def add(widget: Widget, height: int) -> None:
+            nonlocal budget
+            (first.append if budget > 0 else lambda w: later.append([w]))(widget)
+            budget -= height
+
         total = len(lesson.checkpoints)
         number = 0
         for part in lesson.parts:
             if isinstance(part, Checkpoint):
                 number += 1
-                widgets.append(CheckpointView(part, number, total, answers.get(part.id),
-                                              id=f"checkpoint-{part.id}"))
-            else:
-                widgets.append(Markdown(part, open_links=False))
-        widgets.append(Static("", id="lesson-end", classes="lesson-end"))
-        return widgets
+                add(CheckpointView(part, number, total, answers.get(part.id),
+                                   id=f"checkpoint-{part.id}"), len(part.options) + 6)
+                continue
+            chunk: list[str] = []
+            chunk_rows = 0
+            for block in split_markdown(part):
+                chunk.append(block)
+                chunk_rows += estimate_rows(block, width)
+                if (budget > 0 and chunk_rows >= budget) or \
+                        (budget <= 0 and len(chunk) >= BLOCKS_PER_CHUNK):
+                    add(Markdown("\n\n".join(chunk), open_links=False), chunk_rows)
+                    chunk, chunk_rows = [], 0
+            if chunk:
+                add(Markdown("\n\n".join(chunk), open_links=False), chunk_rows)
+        add(Static("", id="lesson-end", classes="lesson-end"), 2)
+        return [first] + later if first else later
 
     # ---- state shown -------------------------------------------------------------------------
 

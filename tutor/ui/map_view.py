@@ -22,6 +22,7 @@ from tutor.explorers.itermap import FORMULAS, LIMITS, MAPS, MapError, MapState, 
 from tutor.ui.worked_view import ViewHostApp, interactive, print_text
 
 STEP = 0.1
+MAX_KEY_STEPS = 200    # T from the keys; a lesson may preset up to LIMITS["steps"]
 WIDE = 70              # below this many columns the two charts take turns
 KIND_COLORS = {"sink": "green", "source": "red", "neutral": "yellow"}
 
@@ -43,6 +44,22 @@ def log_ticks(lo: float, hi: float, most: int = 5) -> list[int]:
             break
     start = math.ceil(first / step) * step
     return list(range(start, last + 1, step)) or [first]
+
+
+def nice_ticks(lo: float, hi: float, most: int = 5) -> list[float]:
+    """Round numbers (1, 2, 2.5 or 5 times a power of ten apart) covering [lo, hi]."""
+    span = max(hi - lo, 1e-9)
+    for mult in (1.0, 2.0, 2.5, 5.0, 10.0):
+        step = mult * 10.0 ** math.floor(math.log10(span / most))
+        first = math.ceil(lo / step)
+        count = math.floor(hi / step) - first + 1
+        if count <= most:
+            break
+    return [round((first + i) * step, 10) + 0.0 for i in range(max(count, 1))]
+
+
+def _tick_label(v: float) -> str:
+    return f"{v:g}"
 
 
 class _Chart(PlotextPlot):
@@ -83,6 +100,10 @@ class CobwebChart(_Chart):
                 plt.scatter(pts, pts, color=color, marker="●", label=kind)
         plt.xlim(lo, hi)
         plt.ylim(lo, hi)
+        ticks = nice_ticks(lo, hi)
+        labels = [_tick_label(v) for v in ticks]
+        plt.xticks(ticks, labels)
+        plt.yticks(ticks, labels)
         plt.title("cobweb: x_t → x_{t+1}")
         self.refresh()
 
@@ -143,8 +164,11 @@ class MapView(Widget, can_focus=True):
         Binding("x", "nudge('x0', -1)", "x₀−"),
         Binding("X", "nudge('x0', 1)", "x₀+"),
         Binding("m", "toggle_map", "tanh/σ"),
-        Binding("v", "switch_chart", "Chart"),
+        # g as in the lab's "next chart"; v too when run alone (the tutor app keeps v for itself)
+        Binding("g,v", "switch_chart", "Chart"),
         Binding("0", "reset", "Reset"),
+        Binding("t", "steps(-10)", "Fewer steps T", show=False),
+        Binding("T", "steps(10)", "More steps T", show=False),
     ]
 
     def __init__(self, kind: str = "tanh", w: float = 2.0, b: float = 0.0, x0: float = 0.5,
@@ -152,9 +176,8 @@ class MapView(Widget, can_focus=True):
                  classes: str | None = None) -> None:
         itermap.check_settings(kind, w, b, x0, steps)     # MapError, one line
         super().__init__(name=name, id=id, classes=classes)
-        self.preset = (kind, float(w), float(b), float(x0))
-        self.steps = int(steps)
-        self.kind, self.w, self.b, self.x0 = self.preset
+        self.preset = (kind, float(w), float(b), float(x0), int(steps))
+        self.kind, self.w, self.b, self.x0, self.steps = self.preset
         self.chart = "both"              # "both", "cobweb" or "product"
         self.state = explore(self.kind, self.w, self.b, self.x0, self.steps)
         self.draws = 0                   # chart rebuilds, for the redraw-on-change test
@@ -178,12 +201,15 @@ class MapView(Widget, can_focus=True):
         value = round(getattr(self, name) + direction * STEP, 10)   # 0.1·10 lands on 1.0
         self._set(**{name: min(hi, max(lo, value))})
 
+    def action_steps(self, delta: int) -> None:
+        self._set(steps=min(MAX_KEY_STEPS, max(10, self.steps + delta)))
+
     def action_toggle_map(self) -> None:
         self._set(kind=MAPS[(MAPS.index(self.kind) + 1) % len(MAPS)])
 
     def action_reset(self) -> None:
-        kind, w, b, x0 = self.preset
-        self._set(kind=kind, w=w, b=b, x0=x0)
+        kind, w, b, x0, steps = self.preset
+        self._set(kind=kind, w=w, b=b, x0=x0, steps=steps)
 
     def action_switch_chart(self) -> None:
         if self.size.width >= WIDE:

@@ -114,6 +114,7 @@ class WorkedView(Widget, can_focus=True):
 
     def on_mount(self) -> None:
         self._ready = True
+        self.query_one(_Body).anchor()      # the layout keeps the current line in view
         self._show()
 
     # ---- actions ----
@@ -174,8 +175,7 @@ class WorkedView(Widget, can_focus=True):
                               f"{line.result}. Press w for the next cell.", style="italic"))
         current = Group(*parts)
         self.query_one("#worked-current", Static).update(current)
-        body = self.query_one(_Body)
-        self.call_after_refresh(body.scroll_end, animate=False)
+        self.query_one(_Body).scroll_end(animate=False)    # runs after the layout refresh
 
     def _past_text(self) -> Text:
         text = Text()

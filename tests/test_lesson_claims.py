@@ -1,0 +1,1035 @@
+"""Every claim a lesson makes about what the lab will show, checked on the real engine.
+
+The lessons are loaded through the real parser (`tutor.lessons.load_lessons`), so a claim is
+checked on the preset a learner actually gets. `CLAIMS` maps a lesson slug to its claims; each
+claim runs the engine headless on that preset (changed the way the lesson tells the learner to
+change it) and returns what it measured for each seed and whether the claim held.
+
+The default test run checks each claim once, on the preset's own seed, with short runs where the
+claim shows early. `python bench/lessons.py` runs every claim in full on several seeds and prints
+the table that goes in README.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from tutor.engine import Run, Settings
+from tutor.engine.init import spectral_radius
+from tutor.lessons import Lesson, load_lessons
+
+LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
+WINDOW = 20               # lessons speak of "the 20-step average" of loss or accuracy
+
+
+# ---------------------------------------------------------------------------------------------
+# Training traces, cached so that several claims on one run train it once.
+
+@dataclass
+class Trace:
+    """What a run showed, step by step (index 0 is training step 1)."""
+    run: Run
+    loss: list = field(default_factory=list)
+    accuracy: list = field(default_factory=list)
+    grad_norm: list = field(default_factory=list)
+    clipped: list = field(default_factory=list)
+    ratio: list = field(default_factory=list)        # ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖
+    gate_mean: list = field(default_factory=list)
+    head_norm: list = field(default_factory=list)    # ‖head.weight‖ after the step
+    h_abs: list = field(default_factory=list)        # mean |h_T| over the batch
+    curves: dict = field(default_factory=dict)       # step -> grad_norm_per_step (step 1, every 50th)
+    gates: dict = field(default_factory=dict)        # step -> gate_per_step (same steps)
+    radius: dict = field(default_factory=dict)       # step -> spectral radius of W_hh's first block
+
+    @property
+    def steps(self) -> int:
+        return len(self.loss)
+
+    @property
+    def diverged_at(self) -> int | None:
+        return self.run.diverged_at
+
+    def step_until(self, steps: int, stop: Callable[["Trace"], bool] | None = None) -> "Trace":
+        while self.steps < steps and not self.run.diverged:
+            if stop is not None and stop(self):
+                break
+            rec = self.run.step()
+            if rec is None:
+                break
+            with np.errstate(all="ignore"):       # a diverging run's numbers overflow
+                self._record(rec)
+        return self
+
+    def _record(self, rec) -> None:
+        g = rec.grad_norm_per_step
+        self.loss.append(rec.loss)
+        self.accuracy.append(rec.accuracy)
+        self.grad_norm.append(rec.grad_norm)
+        self.clipped.append(rec.clipped)
+        self.ratio.append(float(g[0] / g[-1]) if g[-1] > 0 else math.nan)
+        gate = rec.gate_per_step
+        self.gate_mean.append(None if gate is None else float(np.mean(gate)))
+        self.head_norm.append(float(np.linalg.norm(self.run.model.params["head.weight"])))
+        hT = self.run.last_pass.cache.H[-1]
+        self.h_abs.append(float(np.mean(np.abs(hT))))
+        if rec.step == 1 or rec.step % 50 == 0:
+            self.curves[rec.step] = np.array(g, dtype=np.float64)
+            if gate is not None:
+                self.gates[rec.step] = np.array(gate, dtype=np.float64)
+            W = self.run.model.params["weight_hh_l0"]
+            block = W[:W.shape[1]]
+            self.radius[rec.step] = spectral_radius(block) if np.isfinite(block).all() \
+                else math.nan
+
+    def window_mean(self, series: str, end: int) -> float:
+        """Mean of a series over the WINDOW steps ending at step `end`."""
+        values = getattr(self, series)[max(0, end - WINDOW):end]
+        return float(np.mean(values))
+
+    def tail_mean(self, series: str, n: int = 50) -> float:
+        return float(np.mean(getattr(self, series)[-n:]))
+
+    def first_window(self, series: str, test: Callable[[float], bool]) -> int | None:
+        """The first step at which the WINDOW-step mean of a series passes `test`."""
+        values = getattr(self, series)
+        total = 0.0
+        for i, v in enumerate(values):
+            total += v
+            if i >= WINDOW:
+                total -= values[i - WINDOW]
+            if test(total / min(i + 1, WINDOW)):
+                return i + 1
+        return None
+
+
+_TRACES: dict[Settings, Trace] = {}
+
+
+def trace(settings: Settings, steps: int, stop: Callable[[Trace], bool] | None = None) -> Trace:
+    """The run of `settings`, trained to `steps` steps (or until `stop`), reusing earlier work."""
+    t = _TRACES.get(settings)
+    if t is None:
+        if len(_TRACES) > 24:
+            _TRACES.clear()                   # bound memory over a long bench
+        t = _TRACES[settings] = Trace(Run(settings))
+    return t.step_until(steps, stop)
+
+
+def step0(settings: Settings) -> Trace:
+    return trace(settings, 1)
+
+
+def learned_loss(threshold: float):
+    return lambda t: t.steps >= 1 and t.window_mean("loss", t.steps) < threshold
+
+
+def learned_accuracy(threshold: float):
+    return lambda t: t.steps >= 1 and t.window_mean("accuracy", t.steps) >= threshold
+
+
+def sci(x: float) -> str:
+    return f"{x:.1e}" if x != 0 and math.isfinite(x) else str(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    shown: list[str]          # one measured value per seed (or one, for seedless claims)
+
+
+@dataclass(frozen=True)
+class Claim:
+    slug: str
+    name: str
+    text: str
+    evaluate: Callable[[Lesson, list[int], bool], Result]
+    fast: bool = True                   # checked in the default test run
+    seeds: tuple[int, ...] | None = None  # fixed seeds (the claim is about those); None: any
+    seeded: bool = True                 # False: deterministic, seeds do not apply
+
+
+CLAIMS: dict[str, list[Claim]] = {}
+
+
+def each_seed(slug: str, name: str, text: str, fast: bool = True, seeds=None):
+    """Register a per-seed check: fn(lesson, seed, full) -> (ok, shown). Holds if every seed holds."""
+    def register(fn):
+        def evaluate(lesson, seed_list, full):
+            outcomes = [fn(lesson, seed, full) for seed in seed_list]
+            return Result(all(ok for ok, _ in outcomes), [shown for _, shown in outcomes])
+        CLAIMS.setdefault(slug, []).append(Claim(slug, name, text, evaluate, fast, seeds))
+        return fn
+    return register
+
+
+def across_seeds(slug: str, name: str, text: str, seeds, fast: bool = False):
+    """Register a check over a set of seeds taken together: fn(lesson, seeds, full) -> Result."""
+    def register(fn):
+        CLAIMS.setdefault(slug, []).append(Claim(slug, name, text, fn, fast, tuple(seeds)))
+        return fn
+    return register
+
+
+def no_seed(slug: str, name: str, text: str):
+    """Register a deterministic check: fn(lesson) -> (ok, shown)."""
+    def register(fn):
+        def evaluate(lesson, seed_list, full):
+            ok, shown = fn(lesson)
+            return Result(ok, [shown])
+        CLAIMS.setdefault(slug, []).append(Claim(slug, name, text, evaluate, True, None, False))
+        return fn
+    return register
+
+
+def preset(lesson: Lesson, seed: int, **changes) -> Settings:
+    return lesson.settings.replace(seed=seed, **changes)
+
+
+# ---------------------------------------------------------------------------------------------
+# 01 why-memory: rnn, echo, T = 20
+
+@each_seed("why-memory", "echo-learns", "tanh RNN on echo: 20-step accuracy ≥ 95% within 100 steps")
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed), 100, learned_accuracy(0.95))
+    at = t.first_window("accuracy", lambda a: a >= 0.95)
+    return at is not None and at <= 100, f"step {at}"
+
+
+@each_seed("why-memory", "starts-at-baseline", "first-step loss within 0.1 of the baseline ln 4")
+def _(lesson, seed, full):
+    t = step0(preset(lesson, seed))
+    baseline = t.run.baseline.loss
+    return abs(baseline - math.log(4)) < 1e-12 and abs(t.loss[0] - baseline) < 0.1, \
+        f"{t.loss[0]:.3f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 02 recurrent-cell: rnn, echo, T = 10
+
+@no_seed("recurrent-cell", "params", "1,348 parameters at T = 10, 100 and 2,000")
+def _(lesson):
+    counts = {sum(p.size for p in Run(lesson.settings.replace(seq_len=T)).model.params.values())
+              for T in (10, 100, 2000)}
+    return counts == {1348}, ", ".join(str(c) for c in sorted(counts))
+
+
+@each_seed("recurrent-cell", "learns-t10-t100",
+           "echo learned (20-step accuracy ≥ 95%) within 100 steps at T = 10 and T = 100")
+def _(lesson, seed, full):
+    shown = []
+    ok = True
+    for T in (10, 100):
+        t = trace(preset(lesson, seed, seq_len=T), 100, learned_accuracy(0.95))
+        at = t.first_window("accuracy", lambda a: a >= 0.95)
+        ok &= at is not None and at <= 100
+        shown.append(f"T={T}: step {at}")
+    return ok, ", ".join(shown)
+
+
+# ---------------------------------------------------------------------------------------------
+# 03 backprop-through-time: rnn, echo, T = 30
+
+@each_seed("backprop-through-time", "echo-flat",
+           "echo, step 0: smallest ‖∂L/∂h_t‖ about half the largest (0.35–0.7)")
+def _(lesson, seed, full):
+    g = step0(preset(lesson, seed)).curves[1]
+    r = float(g.min() / g.max())
+    return 0.35 <= r <= 0.7, f"{r:.2f}"
+
+
+@each_seed("backprop-through-time", "remember-steep",
+           "remember, step 0: largest at t = T, ‖∂L/∂h_1‖/‖∂L/∂h_T‖ < 1e-4")
+def _(lesson, seed, full):
+    g = step0(preset(lesson, seed, task="remember")).curves[1]
+    r = float(g[0] / g[-1])
+    return int(np.argmax(g)) == len(g) - 1 and r < 1e-4, sci(r)
+
+
+# ---------------------------------------------------------------------------------------------
+# 04 long-range: rnn, agreement, T = 10
+
+@each_seed("long-range", "t10-learns", "agreement at T = 10: 20-step accuracy ≥ 95% within 150 steps")
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed), 150, learned_accuracy(0.95))
+    at = t.first_window("accuracy", lambda a: a >= 0.95)
+    return at is not None and at <= 150, f"step {at}"
+
+
+@each_seed("long-range", "t100-fails",
+           "agreement at T = 100: accuracy (last 50 steps) < 60% after 1,000 steps")
+def _(lesson, seed, full):
+    steps = 1000 if full else 300
+    t = trace(preset(lesson, seed, seq_len=100), steps)
+    acc = t.tail_mean("accuracy")
+    return t.steps == steps and acc < 0.6, f"{acc:.2f} at {t.steps}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 05 vanishing-gradient: rnn, adding, T = 50
+
+@each_seed("vanishing-gradient", "ratio-t50",
+           "step 0: ‖∂L/∂h_1‖/‖∂L/∂h_T‖ between 1e-14 and 1e-10 (ten or more decades)")
+def _(lesson, seed, full):
+    r = step0(preset(lesson, seed)).ratio[0]
+    return 1e-14 < r < 1e-10, sci(r)
+
+
+@each_seed("vanishing-gradient", "ratio-vs-t",
+           "step 0 ratio: 1e-9–1e-6 at T = 30, 1e-21–1e-15 at T = 75")
+def _(lesson, seed, full):
+    r30 = step0(preset(lesson, seed, seq_len=30)).ratio[0]
+    r75 = step0(preset(lesson, seed, seq_len=75)).ratio[0]
+    return 1e-9 < r30 < 1e-6 and 1e-21 < r75 < 1e-15, f"{sci(r30)} / {sci(r75)}"
+
+
+@each_seed("vanishing-gradient", "init-radius",
+           "default W_hh: spectral radius 0.55–0.65, largest singular value 1.0–1.15")
+def _(lesson, seed, full):
+    W = Run(preset(lesson, seed)).model.params["weight_hh_l0"].astype(np.float64)
+    rho, sigma = spectral_radius(W), float(np.linalg.norm(W, 2))
+    return 0.55 <= rho <= 0.65 and 1.0 <= sigma <= 1.15, f"ρ {rho:.2f}, σ {sigma:.2f}"
+
+
+@each_seed("vanishing-gradient", "stays-at-baseline",
+           "loss (last 50 steps) stays above 0.12 (baseline 0.167) over 2,000 steps")
+def _(lesson, seed, full):
+    steps = 2000 if full else 500
+    t = trace(preset(lesson, seed), steps)
+    loss = t.tail_mean("loss")
+    return t.steps == steps and loss > 0.12, f"{loss:.3f} at {t.steps}"
+
+
+@across_seeds("vanishing-gradient", "adam-remember",
+              "remember at T = 50: some seeds learn (accuracy ≥ 95% within 1,500 steps), "
+              "some do not", seeds=(0, 1, 2, 3, 4))
+def _(lesson, seeds, full):
+    shown, learned = [], []
+    for seed in seeds:
+        t = trace(preset(lesson, seed, task="remember"), 1500, learned_accuracy(0.95))
+        at = t.first_window("accuracy", lambda a: a >= 0.95)
+        learned.append(at is not None)
+        shown.append(f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})")
+    return Result(any(learned) and not all(learned), shown)
+
+
+# ---------------------------------------------------------------------------------------------
+# 06 iterated-map: the explorer's own computation (tutor.explorers.itermap)
+
+def _explore(lesson: Lesson, **changes):
+    from tutor.explorers.itermap import explore
+    args = dict(kind=lesson.map_kind, w=lesson.map_w, b=lesson.map_b, x0=lesson.map_x0)
+    args.update(changes)
+    return explore(args["kind"], args["w"], args["b"], args["x0"])
+
+
+@no_seed("iterated-map", "preset-fixed-points",
+         "w = 2, b = 0: sinks at ±1.915 (f′ ≈ 0.166), source at 0 (f′ = 2); from x_0 = 0.5 the "
+         "product falls below 1e-15 by T = 30")
+def _(lesson):
+    s = _explore(lesson)
+    fixed = [(round(p.x, 3), round(p.slope, 3), p.kind) for p in s.fixed]
+    ok = (fixed == [(-1.915, 0.166, "sink"), (0.0, 2.0, "source"), (1.915, 0.166, "sink")]
+          and s.steps == 30 and s.product.log10_abs[-1] < -15 and abs(s.xs[-1] - 1.915) < 1e-3)
+    return ok, f"{fixed}, product {s.product.describe()}"
+
+
+@no_seed("iterated-map", "source-explodes",
+         "x_0 = 0 (five presses of x): product 2^30 ≈ 1e9, exploding")
+def _(lesson):
+    x0 = round(lesson.map_x0 - 5 * 0.1, 10)
+    s = _explore(lesson, x0=x0)
+    value = float(s.product.values[-1])
+    return x0 == 0.0 and math.isclose(value, 2.0 ** 30, rel_tol=1e-9) and \
+        s.product.trend == "exploding", s.product.describe()
+
+
+@no_seed("iterated-map", "cliff", "x_0 = −0.1 ends at the other sink, x_T ≈ −1.915")
+def _(lesson):
+    s = _explore(lesson, x0=-0.1)
+    return abs(s.xs[-1] + 1.915) < 1e-3, f"x_T {s.xs[-1]:.4f}"
+
+
+@no_seed("iterated-map", "contraction", "w = 0.9: one sink at 0, the product shrinks")
+def _(lesson):
+    s = _explore(lesson, w=0.9)
+    logs = s.product.log10_abs
+    ok = ([(p.kind, round(p.x, 6)) for p in s.fixed] == [("sink", 0.0)]
+          and bool(np.all(np.diff(logs) < 0)) and logs[-1] < -1)
+    return ok, s.product.describe()
+
+
+@no_seed("iterated-map", "negative-slope-source", "w = −3: the fixed point 0 has f′ = −3, a source")
+def _(lesson):
+    s = _explore(lesson, w=-3.0)
+    ok = [(round(p.x, 6), round(p.slope, 6), p.kind) for p in s.fixed] == [(0.0, -3.0, "source")]
+    return ok, ", ".join(f"{p.x:.3g} {p.slope:.3g} {p.kind}" for p in s.fixed)
+
+
+@no_seed("iterated-map", "sigmoid-contraction",
+         "sigmoid map, w = 2: slopes ≤ 0.5, one sink, product vanishing for any b and x_0 tried")
+def _(lesson):
+    from tutor.explorers.itermap import max_slope
+    worst = -math.inf
+    ok = max_slope("sigmoid", 2.0) == 0.5
+    for b in (-3.0, -1.0, 0.0, 1.0, 3.0):
+        for x0 in (-5.0, 0.0, 0.5, 5.0):
+            s = _explore(lesson, kind="sigmoid", w=2.0, b=b, x0=x0)
+            ok &= len(s.fixed) == 1 and s.fixed[0].kind == "sink" and s.product.trend == "vanishing"
+            worst = max(worst, float(s.product.log10_abs[-1]))
+    return ok, f"largest product 1e{worst:.1f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 07 exploding-gradients: irnn, adding, T = 50, radius 1.1, sgd 0.01, no clipping
+
+@each_seed("exploding-gradients", "rises-left",
+           "step 0: ‖∂L/∂h_1‖/‖∂L/∂h_T‖ between 60 and 90; global norm 1e4–1e6")
+def _(lesson, seed, full):
+    t = step0(preset(lesson, seed))
+    r, g = t.ratio[0], t.grad_norm[0]
+    return 60 <= r <= 90 and 1e4 < g < 1e6, f"{r:.0f}, ‖g‖ {sci(g)}"
+
+
+@each_seed("exploding-gradients", "diverges-step-2", "diverges at step 2, with the head frozen too")
+def _(lesson, seed, full):
+    free = trace(preset(lesson, seed), 10)
+    frozen = trace(preset(lesson, seed, freeze_head=True), 10)
+    return free.diverged_at == 2 and frozen.diverged_at == 2, \
+        f"{free.diverged_at} / frozen {frozen.diverged_at}"
+
+
+@no_seed("exploding-gradients", "w-is-scaled-identity", "the preset's W_hh is exactly 1.1 × I")
+def _(lesson):
+    W = Run(lesson.settings).model.params["weight_hh_l0"]
+    return bool(np.allclose(W, 1.1 * np.eye(W.shape[1]))), f"max |W − 1.1 I| {np.abs(W - 1.1 * np.eye(W.shape[1])).max():.1e}"
+
+
+def _tanh_head_case(lesson, seed, **changes):
+    return preset(lesson, seed, cell="rnn", radius=1.5, lr=0.1, **changes)
+
+
+@each_seed("exploding-gradients", "tanh-head",
+           "rnn, radius 1.5, lr 0.1: diverges between steps 20 and 100; |h_T| > 0.95 by step 10; "
+           "head weights grow 2–8× per step before the overflow")
+def _(lesson, seed, full):
+    t = trace(_tanh_head_case(lesson, seed), 100)
+    d = t.diverged_at
+    if d is None or not 20 <= d <= 100:
+        return False, f"diverged at {d}"
+    norms = t.head_norm[d - 7:d - 2]                      # five finite steps before the end
+    growth = (norms[-1] / norms[0]) ** (1 / (len(norms) - 1))
+    ok = t.h_abs[9] > 0.95 and 2 <= growth <= 8
+    return ok, f"at {d}, |h| {t.h_abs[9]:.2f}, ×{growth:.1f}/step"
+
+
+@each_seed("exploding-gradients", "tanh-head-frozen",
+           "rnn, radius 1.5, lr 0.1, head frozen: no divergence in 300 steps")
+def _(lesson, seed, full):
+    steps = 300 if full else 100
+    t = trace(_tanh_head_case(lesson, seed, freeze_head=True), steps)
+    return t.diverged_at is None and t.steps == steps, f"finite for {t.steps}"
+
+
+@each_seed("exploding-gradients", "tanh-r15-rises", "rnn, radius 1.5: step-0 ratio above 1")
+def _(lesson, seed, full):
+    r = step0(_tanh_head_case(lesson, seed)).ratio[0]
+    return r > 1, f"{r:.3g}"
+
+
+@each_seed("exploding-gradients", "seed-4-vanishes",
+           "rnn, radius 1.5, seed 4: step-0 ratio below 1", seeds=(4,))
+def _(lesson, seed, full):
+    r = step0(_tanh_head_case(lesson, seed)).ratio[0]
+    return r < 1, f"{r:.3g}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 08 gradient-clipping: irnn, remember, T = 50, radius 1.1, sgd 0.01, norm clipping at 1
+
+@each_seed("gradient-clipping", "learns-clipped",
+           "clipped: every one of the first 100 steps clipped; 20-step accuracy ≥ 95% within 500")
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed), 500, learned_accuracy(0.95))
+    t = trace(preset(lesson, seed), max(100, t.steps))
+    at = t.first_window("accuracy", lambda a: a >= 0.95)
+    all_clipped = all(t.clipped[:100])
+    return all_clipped and at is not None and at <= 500, f"step {at}, first 100 clipped: {all_clipped}"
+
+
+@each_seed("gradient-clipping", "quiet-at-end",
+           "clipped: finite for 2,000 steps, and none of the last 100 steps clipped", fast=False)
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed), 2000)
+    n = sum(t.clipped[-100:])
+    return t.diverged_at is None and t.steps == 2000 and n == 0, f"{n} of the last 100 clipped"
+
+
+@each_seed("gradient-clipping", "unclipped-diverges", "clipping off: diverges at step 2")
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed, clip=0.0), 10)
+    return t.diverged_at == 2, f"diverged at {t.diverged_at}"
+
+
+@each_seed("gradient-clipping", "seed-0-survives",
+           "clipping off, seed 0: no NaN in 300 steps, but gradient norms above 1e30 and loss "
+           "(last 50 steps) above 1.3, chance level", seeds=(0,))
+def _(lesson, seed, full):
+    steps = 300 if full else 100
+    t = trace(preset(lesson, seed, clip=0.0), steps)
+    top, loss = max(t.grad_norm), t.tail_mean("loss")
+    ok = t.diverged_at is None and t.steps == steps and top > 1e30 and loss > 1.3
+    return ok, f"max ‖g‖ {sci(top)}, loss {loss:.2f}"
+
+
+@each_seed("gradient-clipping", "value-mode",
+           "by value at 1: loss spikes above 100, and 95% accuracy comes later than by norm",
+           fast=False)
+def _(lesson, seed, full):
+    norm = trace(preset(lesson, seed), 2000, learned_accuracy(0.95))
+    value = trace(preset(lesson, seed, clip_mode="value"), 2000)
+    norm_at = norm.first_window("accuracy", lambda a: a >= 0.95)
+    value_at = value.first_window("accuracy", lambda a: a >= 0.95)
+    top = max(value.loss)
+    ok = top > 100 and norm_at is not None and (value_at is None or value_at > norm_at)
+    return ok, f"max loss {top:.0f}, value step {value_at} vs norm {norm_at}"
+
+
+@each_seed("gradient-clipping", "adding-alive",
+           "task adding, clipped: finite for 2,000 steps, loss (last 50 steps) above 0.1")
+def _(lesson, seed, full):
+    steps = 2000 if full else 500
+    t = trace(preset(lesson, seed, task="adding"), steps)
+    loss = t.tail_mean("loss")
+    return t.diverged_at is None and t.steps == steps and loss > 0.1, f"{loss:.3f} at {t.steps}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 10 identity-init: irnn, adding, T = 50, adam 0.004, norm clipping at 1
+
+@each_seed("identity-init", "flat-step0",
+           "step 0: ratio between 0.5 and 1; the tanh RNN with the same settings below 1e-9")
+def _(lesson, seed, full):
+    r = step0(preset(lesson, seed)).ratio[0]
+    r_rnn = step0(preset(lesson, seed, cell="rnn")).ratio[0]
+    return 0.5 <= r <= 1.0 and r_rnn < 1e-9, f"{r:.2f} (rnn {sci(r_rnn)})"
+
+
+@each_seed("identity-init", "learns", "20-step loss < 0.01 within 800 steps")
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed), 800, learned_loss(0.01))
+    at = t.first_window("loss", lambda v: v < 0.01)
+    return at is not None and at <= 800, f"step {at}"
+
+
+@each_seed("identity-init", "spike",
+           "step 2: global gradient norm above 1e3 and over 100 × the median of steps 1–200")
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed), 200)
+    spike, median = t.grad_norm[1], float(np.median(t.grad_norm[:200]))
+    return spike > 1e3 and spike > 100 * median, f"{sci(spike)} vs median {median:.2g}"
+
+
+@each_seed("identity-init", "unclipped-stalls",
+           "clipping off: loss (last 50 steps) above 0.1 after 2,000 steps; W_hh's radius moves "
+           "< 0.02 after step 100 (clipped: above 1.15 at the end)", seeds=(0, 2, 4), fast=False)
+def _(lesson, seed, full):
+    off = trace(preset(lesson, seed, clip=0.0), 2000)
+    on = trace(preset(lesson, seed), 2000)
+    loss = off.tail_mean("loss")
+    moved = abs(off.radius[2000] - off.radius[100])
+    ok = off.steps == 2000 and loss > 0.1 and moved < 0.02 and on.radius[2000] > 1.15
+    return ok, f"{loss:.3f}, Δρ {moved:.3f} (clipped ρ {on.radius[2000]:.2f})"
+
+
+@each_seed("identity-init", "unclipped-some-learn",
+           "clipping off, seeds 1 and 3: learns (20-step loss < 0.01) within 2,000 steps, later "
+           "than with clipping", seeds=(1, 3), fast=False)
+def _(lesson, seed, full):
+    off = trace(preset(lesson, seed, clip=0.0), 2000, learned_loss(0.01))
+    on = trace(preset(lesson, seed), 2000, learned_loss(0.01))
+    off_at = off.first_window("loss", lambda v: v < 0.01)
+    on_at = on.first_window("loss", lambda v: v < 0.01)
+    return off_at is not None and on_at is not None and off_at > on_at, \
+        f"off {off_at} vs on {on_at}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 09 input-reversal: rnn, remember, T = 100
+
+@each_seed("input-reversal", "forward-fails",
+           "accuracy (last 50 steps) < 60% after 1,500 steps; step-0 ratio < 1e-15")
+def _(lesson, seed, full):
+    steps = 1500 if full else 300
+    t = trace(preset(lesson, seed), steps)
+    acc, r = t.tail_mean("accuracy"), t.ratio[0]
+    return t.steps == steps and acc < 0.6 and r < 1e-15, f"{acc:.2f}, ratio {sci(r)}"
+
+
+@each_seed("input-reversal", "reversed-learns",
+           "reversed: 20-step accuracy ≥ 95% within 100 steps; step-0 ratio still < 1e-15")
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed, reverse_input=True), 100, learned_accuracy(0.95))
+    at = t.first_window("accuracy", lambda a: a >= 0.95)
+    r = t.ratio[0]
+    return at is not None and at <= 100 and r < 1e-15, f"step {at}, ratio {sci(r)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 11 lstm: lstm, adding, T = 50
+
+@each_seed("lstm", "learns", "20-step loss < 0.01 within 1,200 steps")
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed), 1200, learned_loss(0.01))
+    at = t.first_window("loss", lambda v: v < 0.01)
+    return at is not None and at <= 1200, f"step {at}"
+
+
+@each_seed("lstm", "ratio-step0",
+           "step 0: ratio 1e-6–1e-3, at least 1e6 × the tanh RNN's; forget gate 0.70–0.76 at every t")
+def _(lesson, seed, full):
+    t = step0(preset(lesson, seed))
+    r, r_rnn = t.ratio[0], step0(preset(lesson, seed, cell="rnn")).ratio[0]
+    gate = t.gates[1]
+    ok = 1e-6 < r < 1e-3 and r / r_rnn >= 1e6 and gate.min() >= 0.70 and gate.max() <= 0.76
+    return ok, f"{sci(r)} (rnn {sci(r_rnn)}), f {gate.min():.2f}–{gate.max():.2f}"
+
+
+@each_seed("lstm", "lifts", "after 1,000 steps the ratio is above 1e-3", fast=False)
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed), 1000)
+    r = float(t.curves[1000][0] / t.curves[1000][-1])
+    return r > 1e-3, sci(r)
+
+
+@each_seed("lstm", "compare", "compare mode: LSTM and GRU below 0.01 within 2,000 steps, RNN "
+           "(last 50 steps) above 0.12", fast=False)
+def _(lesson, seed, full):
+    shown, ok = [], True
+    for cell in ("lstm", "gru"):
+        t = trace(preset(lesson, seed, cell=cell), 2000, learned_loss(0.01))
+        at = t.first_window("loss", lambda v: v < 0.01)
+        ok &= at is not None
+        shown.append(f"{cell} step {at}")
+    rnn = trace(preset(lesson, seed, cell="rnn"), 2000)
+    ok &= rnn.tail_mean("loss") > 0.12
+    shown.append(f"rnn {rnn.tail_mean('loss'):.3f}")
+    return ok, ", ".join(shown)
+
+
+# ---------------------------------------------------------------------------------------------
+# 12 forget-bias: lstm, agreement, T = 50, adam 0.003, norm clipping at 1, forget bias 1
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@no_seed("forget-bias", "fade-table",
+         "σ(b)^49 for b = 0, 1, 2, 3: about 2e-15, 2e-7, 2e-3, 0.09; σ(2)^499 about 1e-28")
+def _(lesson):
+    fades = [_sigmoid(b) ** 49 for b in (0, 1, 2, 3)]
+    long = _sigmoid(2) ** 499
+    ok = (all(math.isclose(f, want, rel_tol=0.25) for f, want in zip(fades, (2e-15, 2e-7, 2e-3, 0.09)))
+          and 1e-29 < long < 1e-27)
+    return ok, ", ".join(sci(f) for f in fades) + f", {sci(long)}"
+
+
+@each_seed("forget-bias", "step0",
+           "step 0: forget gate ≈ 0.73 / 0.88, ratio 1e-6–1e-4 / 3e-3–1e-1 for bias 1 / 2 "
+           "(over 100× apart); bias 0 below 1e-8")
+def _(lesson, seed, full):
+    t1, t2 = step0(preset(lesson, seed)), step0(preset(lesson, seed, forget_bias=2.0))
+    t0 = step0(preset(lesson, seed, forget_bias=0.0))
+    g1, g2 = t1.gates[1], t2.gates[1]
+    r1, r2, r0 = t1.ratio[0], t2.ratio[0], t0.ratio[0]
+    ok = (0.70 <= g1.min() and g1.max() <= 0.76 and 0.86 <= g2.min() and g2.max() <= 0.90
+          and 1e-6 < r1 < 1e-4 and 3e-3 < r2 < 1e-1 and r2 / r1 > 100 and r0 < 1e-8)
+    return ok, f"{sci(r1)} / {sci(r2)} / bias 0 {sci(r0)}"
+
+
+@each_seed("forget-bias", "bias-1-fails",
+           "bias 1: accuracy (last 50 steps) < 60% after 1,500 steps; the forget gate drifts down")
+def _(lesson, seed, full):
+    steps = 1500 if full else 300
+    t = trace(preset(lesson, seed), steps)
+    acc = t.tail_mean("accuracy")
+    drift = t.tail_mean("gate_mean") - t.gate_mean[0]
+    return t.steps == steps and acc < 0.6 and drift < -0.03, f"{acc:.2f}, gate {drift:+.2f}"
+
+
+@each_seed("forget-bias", "bias-2-learns", "bias 2: 20-step accuracy ≥ 95% within 800 steps")
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed, forget_bias=2.0), 800, learned_accuracy(0.95))
+    at = t.first_window("accuracy", lambda a: a >= 0.95)
+    return at is not None and at <= 800, f"step {at}"
+
+
+@each_seed("forget-bias", "remember",
+           "task remember: bias 1 accuracy (last 50) < 60% after 1,500 steps; bias 3 ≥ 95% within 150",
+           fast=False)
+def _(lesson, seed, full):
+    t1 = trace(preset(lesson, seed, task="remember"), 1500)
+    t3 = trace(preset(lesson, seed, task="remember", forget_bias=3.0), 150, learned_accuracy(0.95))
+    acc1 = t1.tail_mean("accuracy")
+    at3 = t3.first_window("accuracy", lambda a: a >= 0.95)
+    return acc1 < 0.6 and at3 is not None and at3 <= 150, f"bias 1 {acc1:.2f}, bias 3 step {at3}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 13 gru: gru, adding, T = 50
+
+@each_seed("gru", "step0-tiny", "step 0: ratio < 1e-8 (as tiny as the RNN's); update gate 0.45–0.55")
+def _(lesson, seed, full):
+    t = step0(preset(lesson, seed))
+    z = t.gate_mean[0]
+    return t.ratio[0] < 1e-8 and 0.45 <= z <= 0.55, f"{sci(t.ratio[0])}, z {z:.2f}"
+
+
+@each_seed("gru", "gate-opens",
+           "by step 400: 20-step loss < 0.01, ratio > 1e-2 (eight or more decades up), mean "
+           "update gate > 0.7; faster than the LSTM")
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed), 400)
+    at = t.first_window("loss", lambda v: v < 0.01)
+    g = t.curves[400]
+    r = float(g[0] / g[-1])
+    z = float(np.mean(t.gates[400]))
+    ok = at is not None and r > 1e-2 and r / t.ratio[0] > 1e8 and z > 0.7
+    shown = f"loss at {at}, ratio {sci(r)}, z {z:.2f}"
+    if full:
+        lstm = trace(preset(lesson, seed, cell="lstm"), 2000, learned_loss(0.01))
+        lstm_at = lstm.first_window("loss", lambda v: v < 0.01)
+        ok &= lstm_at is None or (at is not None and at < lstm_at)
+        shown += f", lstm {lstm_at}"
+    return ok, shown
+
+
+@no_seed("gru", "sizes", "recurrent parameters on adding: RNN 1,152, GRU 3,456, LSTM 4,608")
+def _(lesson):
+    sizes = {}
+    for cell in ("rnn", "gru", "lstm"):
+        params = Run(lesson.settings.replace(cell=cell)).model.params
+        sizes[cell] = sum(p.size for n, p in params.items() if not n.startswith("head."))
+    return sizes == {"rnn": 1152, "gru": 3456, "lstm": 4608}, str(sizes)
+
+
+# ---------------------------------------------------------------------------------------------
+# 14 worked-example: the explorer's numbers (tutor.explorers.worked, computed by the engine)
+
+@no_seed("worked-example", "setup", "the lesson's inputs, target, η and weights are the example's")
+def _(lesson):
+    from tutor.explorers import worked
+    p = worked.example_params(lesson.worked_cell)
+    ok = (worked.INPUTS == ((0.5, 1.0), (1.0, -0.5), (-0.5, 0.5)) and worked.TARGET == -0.5
+          and worked.LEARNING_RATE == 0.1
+          and np.array_equal(p["weight_ih_l0"], [[0.5, -0.3], [0.2, 0.4]])
+          and np.array_equal(p["weight_hh_l0"], [[-0.6, 0.1], [0.3, -0.2]])
+          and np.array_equal(p["bias_ih_l0"], [0.6, -0.4])
+          and np.array_equal(p["bias_hh_l0"], [0.0, 0.0])
+          and np.array_equal(p["head.weight"], [[1.0, -0.8]])
+          and np.array_equal(p["head.bias"], [0.1]))
+    return ok, "as listed" if ok else "differs"
+
+
+@no_seed("worked-example", "rnn-numbers",
+         "a_1[1] = 0.55, ŷ ≈ −0.147, L ≈ 0.1246, dL/dŷ ≈ 0.706, ‖∂L/∂h_t‖ ≈ 0.904, 0.591, 0.209 "
+         "(t = 3, 2, 1), loss after one step ≈ 0.0022")
+def _(lesson):
+    from tutor.explorers.worked import build_example
+    ex = build_example(lesson.worked_cell)
+    by_label = {line.label: line.value for line in ex.lines}
+    norms = np.linalg.norm(ex.before.back.dH.reshape(3, -1), axis=1)
+    ok = (math.isclose(by_label["pre-activation a_1[1]"], 0.55, abs_tol=5e-5)
+          and math.isclose(float(ex.before.output.ravel()[0]), -0.147, abs_tol=5e-4)
+          and math.isclose(ex.before.loss, 0.1246, abs_tol=5e-5)
+          and math.isclose(2 * (float(ex.before.output.ravel()[0]) + 0.5), 0.706, abs_tol=5e-4)
+          and np.allclose(norms[::-1], [0.904, 0.591, 0.209], atol=5e-4)
+          and math.isclose(ex.after.loss, 0.0022, abs_tol=5e-5))
+    return ok, f"L {ex.before.loss:.4g} → {ex.after.loss:.4g}, ‖∂L/∂h‖ " + \
+        ", ".join(f"{v:.3f}" for v in norms[::-1])
+
+
+@no_seed("worked-example", "lstm-gru-losses",
+         "one SGD step: LSTM 0.591 → 0.257, GRU 0.416 → 0.115")
+def _(lesson):
+    from tutor.explorers.worked import build_example
+    shown, ok = [], True
+    for cell, before, after in (("lstm", 0.591, 0.257), ("gru", 0.416, 0.115)):
+        ex = build_example(cell)
+        ok &= math.isclose(ex.before.loss, before, abs_tol=5e-4)
+        ok &= math.isclose(ex.after.loss, after, abs_tol=5e-4)
+        shown.append(f"{cell} {ex.before.loss:.3f} → {ex.after.loss:.3f}")
+    return ok, ", ".join(shown)
+
+
+# ---------------------------------------------------------------------------------------------
+# 15 playground: lstm, adding, T = 50 (the engine's defaults)
+
+def _learned_by(settings: Settings, limit: int) -> int | None:
+    t = trace(settings, limit, learned_loss(0.01))
+    return t.first_window("loss", lambda v: v < 0.01)
+
+
+@each_seed("playground", "compare-t50",
+           "compare mode: LSTM and GRU below 0.01 within 2,000 steps; RNN (last 50 steps) above 0.12",
+           fast=False)
+def _(lesson, seed, full):
+    lstm, gru = (_learned_by(preset(lesson, seed, cell=c), 2000) for c in ("lstm", "gru"))
+    rnn = trace(preset(lesson, seed, cell="rnn"), 2000).tail_mean("loss")
+    ok = lstm is not None and gru is not None and rnn > 0.12
+    return ok, f"lstm {lstm}, gru {gru}, rnn {rnn:.3f}"
+
+
+@each_seed("playground", "t100",
+           "T = 100: LSTM below 0.01 within 2,000 steps, GRU within 1,000 with a step-0 ratio "
+           "below 1e-15; RNN (last 50 steps) above 0.12", fast=False)
+def _(lesson, seed, full):
+    lstm = _learned_by(preset(lesson, seed, seq_len=100), 2000)
+    gru_settings = preset(lesson, seed, seq_len=100, cell="gru")
+    gru = _learned_by(gru_settings, 1000)
+    r = trace(gru_settings, 1).ratio[0]
+    rnn = trace(preset(lesson, seed, seq_len=100, cell="rnn"), 2000).tail_mean("loss")
+    ok = lstm is not None and gru is not None and r < 1e-15 and rnn > 0.12
+    return ok, f"lstm {lstm}, gru {gru} (ratio {sci(r)}), rnn {rnn:.3f}"
+
+
+@each_seed("playground", "gru-t100-fast", "T = 100: the GRU's step-0 ratio is below 1e-15")
+def _(lesson, seed, full):
+    r = step0(preset(lesson, seed, seq_len=100, cell="gru")).ratio[0]
+    return r < 1e-15, sci(r)
+
+
+@each_seed("playground", "orthogonal",
+           "tanh RNN, orthogonal init: step-0 ratio above 1e-3 (default init about 1e-12); after "
+           "2,000 steps loss (last 50) above 0.12, ratio down 100× or more, mean |h_T| up by 0.3+")
+def _(lesson, seed, full):
+    steps = 2000 if full else 300
+    t = trace(preset(lesson, seed, cell="rnn", init="orthogonal"), steps)
+    r0, loss = t.ratio[0], t.tail_mean("loss")
+    default = step0(preset(lesson, seed, cell="rnn")).ratio[0]
+    ok = r0 > 1e-3 and default < 1e-10 and t.steps == steps and loss > 0.12
+    shown = f"{sci(r0)} (default {sci(default)}), loss {loss:.3f}"
+    if full:
+        late = float(np.median(t.ratio[-50:]))
+        rise = t.tail_mean("h_abs") - t.h_abs[0]
+        ok &= late < r0 / 100 and rise > 0.3
+        shown += f", late ratio {sci(late)}, |h_T| +{rise:.2f}"
+    return ok, shown
+
+
+# ---------------------------------------------------------------------------------------------
+# Running claims (shared with bench/lessons.py)
+
+def lessons_by_slug() -> dict[str, Lesson]:
+    return {lesson.slug: lesson for lesson in load_lessons(LESSONS_DIR).lessons}
+
+
+def seeds_for(claim: Claim, lesson: Lesson, requested: list[int] | None) -> list[int]:
+    if not claim.seeded:
+        return []
+    if claim.seeds is not None:
+        return list(claim.seeds)
+    if requested is not None:
+        return requested
+    base = lesson.settings.seed
+    return [base, base + 1, base + 2]
+
+
+def single_thread_blas() -> Callable[[], None]:
+    """Make OpenBLAS in this process use one thread; returns a function that restores it.
+
+    The engine's matrices are small. On a busy 2-core machine OpenBLAS's worker threads spin
+    against each other and training runs 10–25 times slower, so the claims are measured on one
+    thread, as the lab's worker process does. Found through the loaded library; a no-op
+    where that is not possible."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as fh:
+            paths = {line.split()[-1] for line in fh if "openblas" in line.lower()}
+    except OSError:
+        return lambda: None
+    for path in sorted(p for p in paths if p.startswith("/")):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas_", "64_"), ("openblas_", ""), ("scipy_openblas_", "")):
+            getter = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+            setter = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+            if getter is None or setter is None:
+                continue
+            before = getter()
+            setter(1)
+            return lambda: setter(before)
+    return lambda: None
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread():
+    restore = single_thread_blas()
+    yield
+    restore()
+    _TRACES.clear()
+
+
+@pytest.fixture(scope="module")
+def lesson_set():
+    return load_lessons(LESSONS_DIR)
+
+
+FAST = [c for claims in CLAIMS.values() for c in claims if c.fast]
+
+
+@pytest.mark.parametrize("claim", FAST, ids=[f"{c.slug}:{c.name}" for c in FAST])
+def test_claim_holds_on_the_preset(claim, lesson_set):
+    lessons = {lesson.slug: lesson for lesson in lesson_set.lessons}
+    lesson = lessons[claim.slug]
+    if not claim.seeded:
+        seeds = []
+    elif claim.seeds is not None:
+        seeds = [claim.seeds[0]] if len(claim.seeds) == 1 else list(claim.seeds)
+    else:
+        seeds = [lesson.settings.seed]
+    result = claim.evaluate(lesson, seeds, False)
+    assert result.ok, f"{claim.slug}: {claim.text}: measured {result.shown}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The lesson set as a whole
+
+def lesson_text(lesson: Lesson) -> str:
+    """Everything a learner reads: the Markdown and every checkpoint's question, options, feedback."""
+    chunks = []
+    for part in lesson.parts:
+        if isinstance(part, str):
+            chunks.append(part)
+        else:
+            chunks.append(part.ask)
+            for option in part.options:
+                chunks += [option.text, option.feedback]
+    return "\n".join(chunks)
+
+
+def test_every_lesson_parses_without_errors_or_warnings(lesson_set):
+    assert lesson_set.broken == []
+    assert [lesson.warnings for lesson in lesson_set.lessons if lesson.warnings] == []
+    numbers = [lesson.number for lesson in lesson_set.lessons]
+    assert len(numbers) >= 12 and numbers == list(range(1, len(numbers) + 1))
+
+
+def test_every_checkpoint_is_a_real_question_with_feedback_on_each_answer(lesson_set):
+    for lesson in lesson_set.lessons:
+        assert 1 <= len(lesson.checkpoints) <= 3, lesson.name
+        for cp in lesson.checkpoints:
+            right = [o for o in cp.options if o.correct]
+            wrong = [o for o in cp.options if not o.correct]
+            assert right and wrong, f"{lesson.name}:{cp.id} needs right and wrong answers"
+            for option in cp.options:
+                assert len(option.feedback) >= 40, f"{lesson.name}:{cp.id}: {option.text!r}"
+
+
+def test_formulas_are_plain_unicode(lesson_set):
+    for lesson in lesson_set.lessons:
+        text = lesson_text(lesson)
+        assert "$" not in text and not re.search(r"\\[a-zA-Z]+", text), lesson.name
+
+
+TOPICS = {
+    "why sequences need memory": ["feed-forward", "The plane is very fast", "10,000",
+                                  "autocomplete", "translation", "captioning", "time series",
+                                  "sentiment", "one-to-one", "one-to-many", "many-to-one",
+                                  "many-to-many"],
+    "the recurrent cell and unrolling": ["h_t = tanh(W_xh x_t + W_hh h_{t−1} + b)", "unroll",
+                                         "input", "context", "output", "Answer now",
+                                         "Pack for later"],
+    "backpropagation through time": ["L = L_1 + L_2 + … + L_T", "chain rule",
+                                     "product of t − k Jacobians", "linear"],
+    "long-range dependencies and vanishing": ["France", "French", "cats", "were",
+                                              "short-term memory", "deep", "vanish"],
+    "exploding gradients and the iterated map": ["iterated map", "fixed point", "sink", "source",
+                                                 "|f′(x*)| > 1", "spectral radius",
+                                                 "largest singular value", "1/γ", "Pascanu"],
+    "gradient clipping": ["if ‖g‖ > η", "cliff", "valley", "bias", "by value", "by norm"],
+    "input reversal": ["reverse", "gap"],
+    "identity initialisation": ["IRNN", "identity", "ReLU", "Le, Jaitly & Hinton"],
+    "LSTM": ["cell state", "forget gate", "input gate", "output gate", "Alice", "John",
+             "ResNet", "Gers", "Jozefowicz", "forget bias"],
+    "GRU": ["update gate", "reset gate", "Cho", "PyTorch", "fewer parameters"],
+}
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_the_lessons_cover_the_topic(topic, lesson_set):
+    text = "\n".join(lesson_text(lesson) for lesson in lesson_set.lessons).lower()
+    missing = [phrase for phrase in TOPICS[topic] if phrase.lower() not in text]
+    assert missing == []
+
+
+def test_the_explorer_lessons_and_the_playground_exist(lesson_set):
+    modes = {lesson.mode: lesson for lesson in lesson_set.lessons}
+    assert modes["map"].map_kind == "tanh"
+    assert modes["worked"].worked_cell == "rnn"
+    assert any(lesson.slug == "playground" and lesson.mode == "train"
+               for lesson in lesson_set.lessons)
+
+
+def test_every_lesson_has_claims_checked_by_default_and_every_claim_has_a_lesson(lesson_set):
+    slugs = {lesson.slug for lesson in lesson_set.lessons if lesson.mode != "none"}
+    assert set(CLAIMS) <= slugs
+    for slug in slugs:
+        assert any(c.fast for c in CLAIMS.get(slug, [])), f"{slug} has no claim in the test run"
+    names = [(c.slug, c.name) for claims in CLAIMS.values() for c in claims]
+    assert len(names) == len(set(names))
+
+
+# "press `e` for the settings panel and set clip mode to `value`": the keys come before the verb
+_PRESS = re.compile(r"\b[Pp]ress(?:ing)?\b(.*?)(?=[.:;\n]|\b(?:for|to|set|until|if|so)\b|$)")
+_KEY = re.compile(r"`([^`]{1,5})`")
+_ARROWS = {"→": "right", "←": "left", "↑": "up", "↓": "down"}
+
+
+def _key_names(bindings) -> set[str]:
+    from textual.keys import key_to_character
+    names = set()
+    for binding in bindings:
+        for key in binding.key.split(","):
+            key = key.strip()
+            names.add(key)
+            if binding.key_display:
+                names.add(binding.key_display)
+            char = key_to_character(key)
+            if char and char.isprintable() and not char.isspace():
+                names.add(char)
+    return names
+
+
+def test_every_key_a_lesson_names_is_bound(lesson_set):
+    from textual.screen import Screen
+
+    from tutor.ui.app import TutorApp
+    from tutor.ui.map_view import MapView
+    from tutor.ui.worked_view import WorkedView
+    common = _key_names(TutorApp.BINDINGS) | _key_names(Screen.BINDINGS)
+    by_mode = {"train": common, "none": common, "map": common | _key_names(MapView.BINDINGS),
+               "worked": common | _key_names(WorkedView.BINDINGS)}
+    seen = 0
+    for lesson in lesson_set.lessons:
+        text = "\n".join(p for p in lesson.parts if isinstance(p, str))
+        for match in _PRESS.finditer(text):
+            for key in _KEY.findall(match.group(1)):
+                seen += 1
+                assert _ARROWS.get(key, key) in by_mode[lesson.mode], \
+                    f"{lesson.name}: press `{key}` is not a key of the {lesson.mode} view"
+    assert seen > 30
