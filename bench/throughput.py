@@ -6,10 +6,11 @@
 Both run the same settings (default: the lab's defaults, lstm on adding with T=50), alternately,
 in the same run. Headless runs twice per round, as is and with BLAS/OpenMP limited to one thread
 (as the lab's worker is; on a small machine many-threaded BLAS can be several times slower), and
-the lab is compared with the faster of the two. The lab runs in an 80×24 pty and its rate is read off the screen: the status
-line's step counter, at the first and last change seen in the window. The headless rate comes
-from the `elapsed_s` of the JSON lines `rnn-tutor train` prints, over the same window after the
-same warm-up. Exits non-zero only on an error, not when the goal is missed.
+the lab is compared with the faster of the two. The lab runs in an 80×24 pty and its rate is
+read off the screen: the status line's step counter, at the first and last change seen in the
+window. The headless rate comes from the `elapsed_s` of the JSON lines `rnn-tutor train` prints,
+over the same window after the same warm-up. Exits non-zero only on an error, not when the goal
+is missed.
 """
 from __future__ import annotations
 

@@ -199,6 +199,9 @@ async def test_fifty_cell_switches_leave_one_worker():
         assert pane.settings.cell == "irnn"                  # the 50th press was "2"
         assert [p.pid for p in multiprocessing.active_children()] == [pid]
         assert worker_pids() == [pid]
+        pane.shutdown()                                      # and once shut down, keys
+        await pilot.press("r", "3", "x")                     # start nothing new
+        assert worker_pids() == [] and multiprocessing.active_children() == []
     assert multiprocessing.active_children() == []
     assert worker_pids() == []
 

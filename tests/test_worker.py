@@ -189,6 +189,9 @@ def test_close_is_quick_and_leaves_nothing(trainer):
     assert time.monotonic() - t0 < 0.6
     assert not _alive(pid)
     assert multiprocessing.active_children() == []
+    t.restart()                            # a closed trainer stays closed
+    t.replace({"main": FAST.replace(cell="gru")})
+    assert t.pid is None and multiprocessing.active_children() == []
 
 
 def test_child_limits_blas_threads_without_touching_ours(trainer):

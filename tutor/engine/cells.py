@@ -5,8 +5,9 @@ Each cell has `forward(params, X)` returning the states and a cache, and
 ∂L/∂h_t at every step. The public arrays are time-major, batch second: X is (T, B, I), the
 cache's H is (T, B, H), A is (T, B, G·H), and so are the gradients in `Backward`.
 
-How it is fast in pure NumPy (a step of the loop is small, so call count and memory layout
-decide the speed, not arithmetic):
+How it is fast in pure NumPy. A step of the loop works on arrays of a few thousand numbers, so
+what costs is the number of NumPy calls, how much memory each call touches, and the small GEMMs;
+`bench/engine.py` measures the result against PyTorch.
 - Inside, each step's arrays are feature-major, (rows, B), so every gate is one contiguous
   block and every elementwise call runs on contiguous memory. The public (T, B, ·) arrays are
   transposed views of these buffers, not copies.
@@ -15,13 +16,19 @@ decide the speed, not arithmetic):
   pre-activation with both biases.
 - The sigmoid gates' weight rows are pre-scaled by ½, so a single tanh over all gates, then
   σ(a) = ½ + ½·tanh(a/2), activates every gate.
-- Backward runs over chunks of steps, latest first, sized to stay in the CPU's L2 cache. For a
-  chunk it first computes every factor that does not depend on the recurrence (σ′, tanh′ and
-  their products) in a few calls over all its steps, leaving a handful of calls per step; then
-  one GEMM adds the chunk's share of every weight gradient, Σ_t δ_t·[h_{t-1}; x_t; 1]ᵀ.
-- Scratch buffers live on the cell and are reused while the shape stays the same; everything a
-  caller receives is freshly allocated, so a returned Cache or Backward is never overwritten by
-  a later call. (A cell instance is therefore not for use from two threads at once.)
+- Backward runs over chunks of steps, latest first, sized to stay in the CPU's L2 cache, and
+  after each chunk one GEMM adds its share of every weight gradient, Σ_t δ_t·[h_{t-1}; x_t; 1]ᵀ.
+  rnn and gru compute a chunk's recurrence-free factors (σ′, tanh′ and their products) in a few
+  calls over all its steps; lstm, with more of them, computes them step by step while the
+  step's gates are in L1, which measured faster.
+- dA (and the GRU's dAh) are computed only when read: a training step never needs them.
+- A vanishing float32 gradient is cut to exactly zero once it falls below ~2e-31 (see
+  `Cell._cutoff`) instead of decaying through the subnormal range, where arithmetic runs in
+  microcode and a step slows down tenfold.
+- Scratch buffers live on the cell. Result arrays come from a small pool on the cell and are
+  reused only when nothing refers to them any more, so a Cache or Backward a caller keeps is
+  never overwritten, while a training loop does not fault fresh pages in every step. (A cell
+  instance is therefore not for use from two threads at once.)
 """
 from __future__ import annotations
 
@@ -86,6 +93,18 @@ class Backward:
         self._dAh = value
 
 
+def _pool_only_refcount() -> int:
+    """What sys.getrefcount says, in `Cell._fresh`'s loop, about an array that only the pool
+    holds. Measured rather than assumed: interpreters differ in which temporary references
+    they count."""
+    pool = [np.empty(0)]
+    for a in pool:
+        return sys.getrefcount(a)
+
+
+_POOL_ONLY = _pool_only_refcount()
+
+
 def _swap(a: np.ndarray) -> np.ndarray:
     """(T, B, R) ↔ (T, R, B) as a view: the public layout and the internal one."""
     return a.transpose(0, 2, 1)
@@ -143,13 +162,13 @@ class Cell:
     def _fresh(self, name: str, shape: tuple, dtype) -> np.ndarray:
         """An array for results handed to the caller: one from an earlier call that nothing
         refers to any more (no reference, no view: its reference count says so), else a new
-        one. Large arrays freed and allocated anew each step go back to the OS and fault in
-        again page by page, which cost a quarter of an LSTM step; reuse keeps them mapped."""
+        one. Large arrays freed and allocated anew each step can go back to the OS and fault
+        in again page by page (measured: 450 page faults per LSTM step at hidden 64, about a
+        tenth of its time); reuse keeps them mapped and warm."""
         pool = self._pool.setdefault(name, [])
         dtype = np.dtype(dtype)
         for a in pool:
-            # Held by the pool, the loop variable and getrefcount's argument: nobody else.
-            if sys.getrefcount(a) <= 3 and a.shape == shape and a.dtype == dtype:
+            if sys.getrefcount(a) <= _POOL_ONLY and a.shape == shape and a.dtype == dtype:
                 return a
         a = np.empty(shape, dtype)
         pool.append(a)
@@ -187,7 +206,8 @@ class Cell:
         return Z
 
     def _recurrent_T(self, p, dtype) -> np.ndarray:
-        """W_hhᵀ as a contiguous (H, G·H) array: the backward GEMM runs twice as fast on it."""
+        """W_hhᵀ as a contiguous (H, G·H) array: the backward GEMM is faster on it than on a
+        transposed view."""
         W_hh = p["weight_hh_l0"]
         WT = self._buf("WT", W_hh.shape[::-1], dtype)
         WT[...] = W_hh.T
@@ -402,47 +422,43 @@ class LSTM(Cell):
         # weight gradients.
         ring = self._buf("ring", (wg.steps, 4 * Hn, B), dtype)
         R = ring.reshape(wg.steps, 4, Hn, B)
-        S = self._buf("slopes", (4 * Hn, B), dtype)
-        u = self._buf("tmp", (Hn, B), dtype)
-        one = np.array(1.0, dtype)
-        H2, H3 = 2 * Hn, 3 * Hn
-        S_i, S_f, S_if, S_g, S_o = S[:Hn], S[Hn:H2], S[:H2], S[H2:H3], S[H3:]
+        v, w, x, m, q, r = (self._buf(f"tmp{k}", (Hn, B), dtype) for k in range(6))
         mm, mul, add, sub = np.matmul, np.multiply, np.add, np.subtract
         cut = self._cutoff(dtype)
         stop = 0                             # steps before this one are known to be zero
-        # Per step, with the gates i, f, g, o and tc = tanh c_t (one contiguous block each:
-        # separate calls on blocks that stay in L1 beat fewer calls on strided views):
-        #   S = [σ′(i); σ′(f); 1 − g²; σ′(o)]
-        #   dc_t = dh_t·o·(1 − tc²) + dc_{t+1}·f_{t+1}      (the second term is already in dc)
-        #   do = dh_t·tc·σ′(o);  di, df, dg = dc_t·[g·σ′(i); c_{t-1}·σ′(f); i·(1 − g²)]
+        # Per step, with the gates i, f, g, o, tc = tanh c_t and c_{t-1}, factored so that every
+        # call is a product or difference of single (H, B) blocks (which stay in L1):
+        #   v = dh·o, w = v·tc:       do = w − w·o = dh·tc·σ′(o)
+        #                             dc_t = v − w·tc + dc_{t+1}·f_{t+1} (that term already in dc)
+        #   m = dc·i, q = m·g:        dg = m − q·g = dc·i·(1 − g²),  di = q − q·i = dc·g·σ′(i)
+        #   carry = dc·f, r = carry·c_{t-1}:  df = r − r·f = dc·c_{t-1}·σ′(f)
         # `_gate_grads` repeats these operations for all steps when dA is asked for.
         for t0, t1 in wg.chunks(T):
             back = slice(t1 - 1, t0 - 1 if t0 else None, -1)      # steps t1−1 … t0
             ahead = slice(t1, t0, -1)                             # the same steps, shifted
             ring_back = slice(t1 - t0 - 1, None, -1)
-            for t, a, i, f, g, o, tc, c_prev, dh, dc, dh_prev, dc_prev, da, di, df, dg, do in zip(
-                    range(t1 - 1, t0 - 1, -1), A[back], I[back], F[back], G[back], O[back],
+            for t, i, f, g, o, tc, c_prev, dh, dc, dh_prev, dc_prev, da, di, df, dg, do in zip(
+                    range(t1 - 1, t0 - 1, -1), I[back], F[back], G[back], O[back],
                     TC[back], Cs[back], dHs[ahead], dCs[ahead], dHs[back], dCs[back],
                     ring[ring_back], R[ring_back, 0], R[ring_back, 1], R[ring_back, 2],
                     R[ring_back, 3]):
-                mul(a, a, S)
-                sub(a[:H2], S_if, S_if)
-                sub(o, S_o, S_o)
-                sub(one, S_g, S_g)
-                mul(tc, tc, u)
-                sub(one, u, u)
-                mul(u, o, u)
-                mul(u, dh, u)
-                add(dc, u, dc)
-                mul(S_o, tc, S_o)
-                mul(S_o, dh, do)
-                mul(S_i, g, S_i)
-                mul(S_f, c_prev, S_f)
-                mul(S_g, i, S_g)
-                mul(dc, S_i, di)
-                mul(dc, S_f, df)
-                mul(dc, S_g, dg)
+                mul(dh, o, v)
+                mul(v, tc, w)
+                mul(w, o, x)
+                sub(w, x, do)
+                mul(w, tc, x)
+                sub(v, x, x)
+                add(dc, x, dc)
+                mul(dc, i, m)
+                mul(m, g, q)
+                mul(q, g, x)
+                sub(m, x, dg)
+                mul(q, i, x)
+                sub(q, x, di)
                 mul(dc, f, dc_prev)
+                mul(dc_prev, c_prev, r)
+                mul(r, f, x)
+                sub(r, x, df)
                 mm(WT, da, dh_prev)
                 if t:
                     if direct is not None:
@@ -470,20 +486,17 @@ class LSTM(Cell):
         same operations, in the same order, as the backward loop: the same numbers."""
         TC = _swap(cache.TC)
         T, Hn, B = dH.shape
-        A = _swap(cache.A).reshape(T, 4, Hn, B)
-        i, g, o = A[:, 0], A[:, 2], A[:, 3]
+        i, f, g, o = _swap(cache.A).reshape(T, 4, Hn, B).transpose(1, 0, 2, 3)
         mul, sub = np.multiply, np.subtract
-        S = mul(A, A)
-        sub(A[:, :2], S[:, :2], S[:, :2])
-        sub(o, S[:, 3], S[:, 3])
-        sub(np.array(1.0, dH.dtype), S[:, 2], S[:, 2])
         dA = np.empty((T, 4, Hn, B), dH.dtype)
-        mul(S[:, 3], TC, S[:, 3])
-        mul(S[:, 3], dH, dA[:, 3])
-        mul(S[:, 0], g, S[:, 0])
-        mul(S[:, 1], Cs[:T], S[:, 1])
-        mul(S[:, 2], i, S[:, 2])
-        mul(dC[:, None], S[:, :3], dA[:, :3])
+        w = mul(mul(dH, o), TC)
+        sub(w, mul(w, o), dA[:, 3])
+        m = mul(dC, i)
+        q = mul(m, g)
+        sub(m, mul(q, g), dA[:, 2])
+        sub(q, mul(q, i), dA[:, 0])
+        r = mul(mul(dC, f), Cs[:T])
+        sub(r, mul(r, f), dA[:, 1])
         return _swap(dA.reshape(T, 4 * Hn, B))
 
     def gate_per_step(self, cache):
@@ -605,9 +618,10 @@ class GRU(Cell):
             "bias_ih_l0": G[:3 * Hn, Hn + I].copy(),
             "bias_hh_l0": G[hidden_rows, Hn + I],
         }
-        dAh = dA[:, [0, 1, 3]].reshape(T, 3 * Hn, B)
-        return Backward(grads=grads, dH=_swap(dH), dA=_swap(dA.reshape(T, 4 * Hn, B)[:, :3 * Hn]),
-                        dAh=_swap(dAh))
+        # dA (r, z, n rows) is a view; dAh (r, z, hn) needs a copy, made only if asked for.
+        return Backward(grads=grads, dH=_swap(dH), gate_grads=lambda: (
+            _swap(dA.reshape(T, 4 * Hn, B)[:, :3 * Hn]),
+            _swap(dA[:, [0, 1, 3]].reshape(T, 3 * Hn, B))))
 
     @staticmethod
     def _factors(a, Hs, hn, t0, P):
@@ -618,7 +632,7 @@ class GRU(Cell):
         mul, sub = np.multiply, np.subtract
         n = a.shape[0]
         one = np.array(1.0, a.dtype)
-        r, z, nn = a[:, 0], a[:, 1], a[:, 2]
+        z, nn = a[:, 1], a[:, 2]
         sig = P[:, :2]                       # σ′ = σ − σ² for r and z together
         mul(a[:, :2], a[:, :2], sig)
         sub(a[:, :2], sig, sig)

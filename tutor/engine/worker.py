@@ -62,7 +62,8 @@ class RunUpdate:
     diverged_at: int | None = None
     done: bool = False                  # reached max_steps
     steps_per_s: float = 0.0
-    events: list[tuple[int, str]] = field(default_factory=list)  # live setting changes (step, label)
+    # live setting changes as (step, label); the change applies from the step after
+    events: list[tuple[int, str]] = field(default_factory=list)
 
     def merge(self, newer: "RunUpdate") -> None:
         """Fold a later update of the same run into this one."""
@@ -114,6 +115,7 @@ class TrainerProcess:
         self.max_steps = max_steps
         self.send_hz = send_hz
         self._generation = 0
+        self._closed = False
         self._proc: multiprocessing.process.BaseProcess | None = None
         self._conn = None
         self.error: str | None = None
@@ -122,7 +124,8 @@ class TrainerProcess:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         """Start the child (again, if it died), training the current runs as a fresh generation."""
-        self.close()
+        self._stop()
+        self._closed = False
         self.error = None
         self._generation += 1
         ctx = multiprocessing.get_context("spawn")
@@ -158,7 +161,12 @@ class TrainerProcess:
         self._proc, self._conn = proc, parent_conn
 
     def close(self, timeout: float = 0.5) -> None:
-        """Stop the child: ask, then terminate, then kill; always reaped, never left behind."""
+        """Stop the child: ask, then terminate, then kill; always reaped, never left behind.
+        Once closed, only an explicit start() brings a child back (restart() does not)."""
+        self._closed = True
+        self._stop(timeout)
+
+    def _stop(self, timeout: float = 0.5) -> None:
         proc, conn = self._proc, self._conn
         self._proc = self._conn = None
         if conn is not None:
@@ -235,6 +243,8 @@ class TrainerProcess:
             if not runs:
                 raise ValueError("at least one run is needed")
             self._runs = {name: s.validated() for name, s in runs.items()}
+        if self._closed:
+            return
         if not self.alive:
             self.start()
             return

@@ -349,9 +349,7 @@ class TutorApp(LabActions, App[int]):
                        if v is not None}
             new = MapView(**options, id="lab")
         if current is not None:
-            if isinstance(current, LabPane):
-                current.shutdown()
-            await current.remove()
+            await current.remove()         # a LabPane stops its worker when unmounted
         if new is not None:
             new._tutor_lab_key = (mode, arg)
             await area.mount(new)
@@ -499,15 +497,9 @@ class TutorApp(LabActions, App[int]):
 
     # ---- leaving ---------------------------------------------------------------------------------
 
-    def _shutdown_lab(self) -> None:
-        screen = getattr(self, "main_screen", None)
-        if screen is None:
-            return
-        for pane in screen.query(LabPane):
-            pane.shutdown()
+    # The lab's worker stops when its LabPane unmounts, which exiting does (LabPane.on_unmount).
 
     async def action_quit(self) -> None:
-        self._shutdown_lab()
         self.exit(0)
 
     def _install_signals(self) -> None:
@@ -519,15 +511,10 @@ class TutorApp(LabActions, App[int]):
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
 
-    def on_unmount(self) -> None:
-        self._shutdown_lab()
-
     def _on_exit_signal(self) -> None:
         # The handlers live as long as the event loop; after the app has gone they do nothing.
-        if not self.is_running:
-            return
-        self._shutdown_lab()
-        self.exit(0)
+        if self.is_running:
+            self.exit(0)
 
     def _handle_exception(self, error: Exception) -> None:
         self.crash_log = write_crash_log(error)

@@ -467,7 +467,8 @@ class LabChart(PlotextPlot):
         """Rebuild if the data changed and the chart is on screen; repaint only changed cells.
         Returns True when anything was repainted."""
         size = self.size
-        if not self.display or size.width <= 0 or size.height <= 0 or not self.is_mounted:
+        if not self.display or size.width <= 0 or size.height <= 0 or not self.is_mounted \
+                or not self.is_on_screen:
             return False
         key = (self.data_key(), size)
         if key == self._built_for and not force:

@@ -61,6 +61,7 @@ class LabPane(Widget):
         self._status_key = None
         self._notice = ""
         self._early_steps = 0
+        self._closed = False
         self.history = LabHistory()
         self.history.reset(1, self._runs_for(self._settings))
         self.history.paused = paused
@@ -89,7 +90,7 @@ class LabPane(Widget):
         self.set_interval(1.0 / (self.fps * len(self.charts)), self._tick)
 
     def _start_trainer(self) -> None:
-        if self.trainer is not None:
+        if self.trainer is not None or self._closed:
             return
         self.trainer = TrainerProcess(self._runs_for(self._settings), paused=self._paused,
                                       pace=PACES[self._pace_index], max_steps=self.max_steps,
@@ -104,7 +105,8 @@ class LabPane(Widget):
         self.shutdown()
 
     def shutdown(self) -> None:
-        """Stop the worker process (idempotent)."""
+        """Stop the worker process for good (idempotent); the pane then no longer trains."""
+        self._closed = True
         if self.trainer is not None:
             self.trainer.close()
 

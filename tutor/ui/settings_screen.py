@@ -53,7 +53,7 @@ _NUMBER_LABELS = {"seq_len": "sequence length", "hidden": "hidden size", "batch"
 
 
 def parse_field(field: Field, text: str):
-    """The value typed into a number field; ValueError with a one-line message when it is not one."""
+    """The value typed into a number field; ValueError with a one-line message if it is none."""
     raw = text.strip()
     label = _NUMBER_LABELS.get(field.name, field.label)
     if field.kind == "clip" and raw.lower() in ("", "off", "none", "0"):
@@ -68,7 +68,7 @@ def parse_field(field: Field, text: str):
     try:
         value = float(raw)
     except ValueError:
-        hint = " (or off)" if field.kind == "clip" else " (or none)" if field.kind == "radius" else ""
+        hint = {"clip": " (or off)", "radius": " (or none)"}.get(field.kind, "")
         raise ValueError(f"{label} must be a number{hint}, not {raw!r}") from None
     return value
 
