@@ -270,9 +270,10 @@ def main(argv=None):
 
     print(f"NumPy {np.__version__}, Python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
-          "BLAS and torch pinned to one thread")
+          "BLAS pinned to one thread")
     if use_torch:
-        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} thread")
+        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} thread "
+              f"({torch.get_num_interop_threads()} inter-op)")
     elif torch is None:
         print("PyTorch is not importable here: the comparison with it is skipped "
               "(run this script with a Python that has torch to include it)")

@@ -393,3 +393,26 @@ async def test_switching_cells_fifty_times_leaves_one_worker(lessons_dir, data_d
         assert pane.settings.cell == "irnn"              # the 50th key was 2
         import multiprocessing
         assert len(multiprocessing.active_children()) == 1
+
+
+async def test_every_shipped_lesson_opens_with_its_lab(data_dir):
+    from tutor.lessons import load_lessons
+
+    shipped = load_lessons()
+    if not shipped.lessons:
+        pytest.skip("no shipped lessons yet")
+    expected = {"train": LabPane, "worked": WorkedView, "map": MapView, "none": type(None)}
+    app = make_app(None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        for i, lesson in enumerate(shipped.lessons):
+            if i:
+                await pilot.press("n")
+            await opened(pilot, lesson.title)
+            assert isinstance(app.lab_widget, expected[lesson.mode]), lesson.name
+            if lesson.mode == "train":
+                assert app.lab_pane.settings == lesson.settings, lesson.name
+            shown_ids = {cp.checkpoint.id for cp in app.lesson_pane.checkpoints}
+            assert shown_ids == {cp.id for cp in lesson.checkpoints}, lesson.name
+            warnings = [str(w.render()) for w in app.lesson_pane.body.query(".lesson-warning")]
+            assert len(warnings) == len(lesson.warnings), lesson.name

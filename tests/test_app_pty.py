@@ -15,7 +15,7 @@ from test_app_support import write_lessons
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.ptyterm import PtyTerm  # noqa: E402
 
-ALT_SCREEN, HIDE_CURSOR_MODE, MOUSE_MODE = 1049 << 5, 25 << 5, 1000 << 5   # pyte private modes
+ALT_SCREEN, MOUSE_MODE = 1049 << 5, 1000 << 5          # pyte private modes
 EXIT_LIMIT_S = 3.0       # generous for a loaded test machine; bench/ measures the 1 s goal
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,11 +259,11 @@ def _(lesson, seed, full):
 # 04 long-range: rnn, agreement, T = 10, sgd 0.1
 
 @each_seed("long-range", "t10-learns",
-           "agreement at T = 10: 20-step accuracy ≥ 95% within 1,000 steps")
+           "agreement at T = 10: 20-step accuracy ≥ 95% within 1,500 steps")
 def _(lesson, seed, full):
-    t = trace(preset(lesson, seed), 1000, learned_accuracy(0.95))
+    t = trace(preset(lesson, seed), 1500, learned_accuracy(0.95))
     at = t.first_window("accuracy", lambda a: a >= 0.95)
-    return at is not None and at <= 1000, f"step {at}"
+    return at is not None and at <= 1500, f"step {at}"
 
 
 @each_seed("long-range", "t100-fails",
@@ -535,6 +534,27 @@ def _(lesson, seed, full):
 
 
 # ---------------------------------------------------------------------------------------------
+# 09 input-reversal: rnn, remember, T = 100, sgd 0.1
+
+@each_seed("input-reversal", "forward-fails",
+           "accuracy (last 50 steps) at chance, below 35%, after 1,500 steps; step-0 ratio < 1e-15")
+def _(lesson, seed, full):
+    steps = 1500 if full else 300
+    t = trace(preset(lesson, seed), steps)
+    acc, r = t.tail_mean("accuracy"), t.ratio[0]
+    return t.steps == steps and acc < 0.35 and r < 1e-15, f"{acc:.2f}, ratio {sci(r)}"
+
+
+@each_seed("input-reversal", "reversed-learns",
+           "reversed: 20-step accuracy ≥ 95% within 100 steps; step-0 ratio still < 1e-15")
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed, reverse_input=True), 100, learned_accuracy(0.95))
+    at = t.first_window("accuracy", lambda a: a >= 0.95)
+    r = t.ratio[0]
+    return at is not None and at <= 100 and r < 1e-15, f"step {at}, ratio {sci(r)}"
+
+
+# ---------------------------------------------------------------------------------------------
 # 10 identity-init: irnn, adding, T = 50, adam 0.004, norm clipping at 1
 
 @no_seed("identity-init", "starts-as-identity",
@@ -582,37 +602,21 @@ def _(lesson, seed, full):
     return ok, f"{loss:.3f}, Δρ {moved:.3f} (clipped ρ {on.radius[2000]:.2f})"
 
 
-@each_seed("identity-init", "unclipped-some-learn",
-           "clipping off, seeds 1 and 3: learns (20-step loss < 0.01) within 2,000 steps, later "
-           "than with clipping", seeds=(1, 3), fast=False)
-def _(lesson, seed, full):
-    off = trace(preset(lesson, seed, clip=0.0), 2000, learned_loss(0.01))
-    on = trace(preset(lesson, seed), 2000, learned_loss(0.01))
-    off_at = off.first_window("loss", lambda v: v < 0.01)
-    on_at = on.first_window("loss", lambda v: v < 0.01)
-    return off_at is not None and on_at is not None and off_at > on_at, \
-        f"off {off_at} vs on {on_at}"
-
-
-# ---------------------------------------------------------------------------------------------
-# 09 input-reversal: rnn, remember, T = 100, sgd 0.1
-
-@each_seed("input-reversal", "forward-fails",
-           "accuracy (last 50 steps) at chance, below 35%, after 1,500 steps; step-0 ratio < 1e-15")
-def _(lesson, seed, full):
-    steps = 1500 if full else 300
-    t = trace(preset(lesson, seed), steps)
-    acc, r = t.tail_mean("accuracy"), t.ratio[0]
-    return t.steps == steps and acc < 0.35 and r < 1e-15, f"{acc:.2f}, ratio {sci(r)}"
-
-
-@each_seed("input-reversal", "reversed-learns",
-           "reversed: 20-step accuracy ≥ 95% within 100 steps; step-0 ratio still < 1e-15")
-def _(lesson, seed, full):
-    t = trace(preset(lesson, seed, reverse_input=True), 100, learned_accuracy(0.95))
-    at = t.first_window("accuracy", lambda a: a >= 0.95)
-    r = t.ratio[0]
-    return at is not None and at <= 100 and r < 1e-15, f"step {at}, ratio {sci(r)}"
+@across_seeds("identity-init", "unclipped-some-learn",
+              "clipping off, seeds 0–5: at least one still learns (20-step loss < 0.01) within "
+              "2,000 steps, and each that does is later than with clipping", seeds=range(6))
+def _(lesson, seeds, full):
+    shown, learned, later = [], 0, True
+    for seed in seeds:
+        off_at = trace(preset(lesson, seed, clip=0.0), 2000, learned_loss(0.01)) \
+            .first_window("loss", lambda v: v < 0.01)
+        on_at = trace(preset(lesson, seed), 2000, learned_loss(0.01)) \
+            .first_window("loss", lambda v: v < 0.01)
+        if off_at is not None:
+            learned += 1
+            later &= on_at is not None and off_at > on_at
+        shown.append(f"off {off_at} / on {on_at}")
+    return Result(learned >= 1 and later, shown)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -705,21 +709,6 @@ def _(lesson, seed, full):
     gate, r = t.gates[1], t.ratio[0]
     ok = at is not None and at <= 200 and 0.93 <= gate.min() and gate.max() <= 0.97 and r > 1e-2
     return ok, f"step {at}, ratio {sci(r)}"
-
-
-@across_seeds("forget-bias", "bias-2-mixed",
-              "bias 2, seeds 0–5: at least two reach 95% within 1,500 steps, at least one ends "
-              "(last 50 steps) below 90%", seeds=range(6))
-def _(lesson, seeds, full):
-    shown, reached, short = [], 0, 0
-    for seed in seeds:
-        t = trace(preset(lesson, seed, forget_bias=2.0), 1500)
-        at = t.first_window("accuracy", lambda a: a >= 0.95)
-        end = t.tail_mean("accuracy")
-        reached += at is not None
-        short += end < 0.9
-        shown.append(f"{at}/{end:.2f}")
-    return Result(reached >= 2 and short >= 1, shown)
 
 
 @each_seed("forget-bias", "remember",
@@ -949,7 +938,7 @@ def test_claim_holds_on_the_preset(claim, lesson_set):
     if not claim.seeded:
         seeds = []
     elif claim.seeds is not None:
-        seeds = [claim.seeds[0]] if len(claim.seeds) == 1 else list(claim.seeds)
+        seeds = list(claim.seeds)
     else:
         seeds = [lesson.settings.seed]
     result = claim.evaluate(lesson, seeds, False)

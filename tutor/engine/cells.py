@@ -411,8 +411,8 @@ class LSTM(Cell):
         A = _swap(cache.A)
         I, F, G, O = (A.reshape(T, 4, Hn, B)[:, k] for k in range(4))
         WT = self._recurrent_T(p, dtype)
-        # dH, dC with a spare slot in front: step t's ∂L/∂h_t is dHs[t + 1], and step 0's
-        # writes for "step −1" land in dHs[0] and are never read.
+        # dH, dC with a spare slot in front: step t's ∂L/∂h_t is dHs[t + 1], so step t writes
+        # what it passes back to step t − 1 into dHs[t]; step 0's carry lands in dCs[0], unread.
         dHs = self._fresh("dH", (T + 1, Hn, B), dtype)
         dCs = self._fresh("dC", (T + 1, Hn, B), dtype)
         dHs[T] = last
@@ -459,18 +459,19 @@ class LSTM(Cell):
                 mul(dc_prev, c_prev, r)
                 mul(r, f, x)
                 sub(r, x, df)
+                if not t:
+                    break
                 mm(WT, da, dh_prev)
-                if t:
-                    if direct is not None:
-                        add(dh_prev, direct[t - 1], dh_prev)
-                    if not t & 3 and _negligible(dh_prev, cut) and _negligible(dc_prev, cut):
-                        if direct is None:   # nothing reaches the earlier steps any more
-                            dHs[:t + 1] = 0.0
-                            dCs[:t + 1] = 0.0
-                            stop = t
-                            break
-                        dh_prev[...] = 0.0
-                        dc_prev[...] = 0.0
+                if direct is not None:
+                    add(dh_prev, direct[t - 1], dh_prev)
+                if not t & 3 and _negligible(dh_prev, cut) and _negligible(dc_prev, cut):
+                    if direct is None:       # nothing reaches the earlier steps any more
+                        dHs[:t + 1] = 0.0
+                        dCs[:t + 1] = 0.0
+                        stop = t
+                        break
+                    dh_prev[...] = 0.0
+                    dc_prev[...] = 0.0
             first = max(t0, stop)
             wg.add(ring[first - t0:t1 - t0], first, t1)
             if stop:

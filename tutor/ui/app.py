@@ -35,12 +35,16 @@ from tutor.lessons import Lesson, LessonsError, LessonSet, find_lesson, load_les
 from tutor.progress import Progress
 
 from .checkpoint import CheckpointView
-from .confirm import ConfirmScreen
-from .help_screen import HelpScreen, describe_bindings
 from .lab import LAB_BINDINGS, LabActions, LabPane
-from .lesson_list import DONE, LessonListScreen, lesson_mark
-from .lesson_pane import LessonPane
-from .palette import TutorCommands
+from .lesson_pane import COMPLETE_MARK, LessonPane
+
+# Screens opened by a key (help, lesson list, confirmation, palette) are imported when first
+# opened: startup to the first lesson is a measured goal.
+
+
+def _palette_provider():
+    from .palette import TutorCommands
+    return TutorCommands
 
 WIDE_COLUMNS = 120          # from here on, lesson and lab sit side by side
 MIN_SIZE = (40, 12)         # below this, a message instead of the UI
@@ -94,7 +98,7 @@ class TutorApp(LabActions, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "rnn-tutor"
     BINDINGS = APP_BINDINGS + LAB_KEYS
-    COMMANDS = App.COMMANDS | {TutorCommands}
+    COMMANDS = App.COMMANDS | {_palette_provider}
 
     def __init__(self, lessons_dir: str | Path | None = None, lesson: str | None = None,
                  fps: float = 4.0, lab_only_settings: Settings | None = None,
@@ -377,6 +381,7 @@ class TutorApp(LabActions, App[int]):
                 if lesson.slug == slug:
                     self.open_lesson(i)
 
+        from .lesson_list import LessonListScreen
         self.push_screen(LessonListScreen(self.lesson_set, self.progress, current), chosen)
 
     def action_switch_view(self) -> None:
@@ -420,7 +425,7 @@ class TutorApp(LabActions, App[int]):
 
     def _completion_changed(self, lesson: Lesson) -> None:
         if self.progress.update_completion(lesson):
-            self.notify(f"{DONE} Lesson complete: {lesson.title}. n for the next lesson.",
+            self.notify(f"{COMPLETE_MARK} Lesson complete: {lesson.title}. n for the next lesson.",
                         timeout=5)
             pane = self.lesson_pane
             if pane is not None and pane.lesson is lesson:
@@ -442,6 +447,7 @@ class TutorApp(LabActions, App[int]):
             if yes:
                 self.reset_progress()
 
+        from .confirm import ConfirmScreen
         self.push_screen(ConfirmScreen(
             "Reset progress",
             "Forget every completed lesson and checkpoint answer? This cannot be undone."),
@@ -450,17 +456,20 @@ class TutorApp(LabActions, App[int]):
     # ---- help and the command palette -----------------------------------------------------------
 
     def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        from .help_screen import describe_bindings
         return describe_bindings(self, self.BINDINGS, HELP_GROUPS, HELP_ORDER) + [
             ("Command palette", [(self.get_key_display(Binding("ctrl+p", "command_palette")),
                                   "every action above, open any lesson, reset progress")])]
 
     def action_help(self) -> None:
+        from .help_screen import HelpScreen
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.help_sections()))
 
     def palette_commands(self):
         """(title, help, callback) for the command palette: each key's action, each lesson, and
         resetting progress."""
+        from .lesson_list import lesson_mark
         commands = []
         seen = set()
         for binding in self.BINDINGS:

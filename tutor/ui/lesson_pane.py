@@ -85,6 +85,13 @@ class LessonPane(Vertical):
         border-left: thick $warning;
         color: $text-warning;
     }
+    /* A lesson's text is split into several Markdown widgets so the first screenful shows
+       sooner. Margins do not collapse across widgets: every block has a bottom margin of 1, so
+       the first block of a continuing chunk gives up one row of its top margin. (A margin-top
+       rule alone would reset the other sides too, so each rule gives all four.) */
+    LessonPane Markdown.-continued > MarkdownBlock:first-child { margin: 0 0 1 0; }
+    LessonPane Markdown.-continued > MarkdownH1:first-child,
+    LessonPane Markdown.-continued > MarkdownH2:first-child { margin: 1 0 1 0; }
     LessonPane .lesson-end {
         margin: 1 2 1 2;
         color: $text-muted;
@@ -190,15 +197,22 @@ class LessonPane(Vertical):
                 continue
             chunk: list[str] = []
             chunk_rows = 0
+            continued = False              # not the first chunk of this part
+
+            def flush() -> None:
+                nonlocal chunk, chunk_rows, continued
+                add(Markdown("\n\n".join(chunk), open_links=False,
+                             classes="-continued" if continued else None), chunk_rows)
+                chunk, chunk_rows, continued = [], 0, True
+
             for block in split_markdown(part):
                 chunk.append(block)
                 chunk_rows += estimate_rows(block, width)
                 if (budget > 0 and chunk_rows >= budget) or \
                         (budget <= 0 and len(chunk) >= BLOCKS_PER_CHUNK):
-                    add(Markdown("\n\n".join(chunk), open_links=False), chunk_rows)
-                    chunk, chunk_rows = [], 0
+                    flush()
             if chunk:
-                add(Markdown("\n\n".join(chunk), open_links=False), chunk_rows)
+                flush()
         add(Static("", id="lesson-end", classes="lesson-end"), 2)
         return [first] + later if first else later
 
