@@ -45,15 +45,20 @@ async def fuzz(app, n_keys: int, seed: int, resize_every: int = 50) -> dict:
     pool = key_pool(app)
     printable_map = {c: _key_name(c) for c in pool}
     resizes = 0
+    recent: list[str] = []
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.3)
         for i in range(n_keys):
             if resize_every and i % resize_every == resize_every - 1:
-                await pilot.resize_terminal(rng.randint(20, 120), rng.randint(8, 40))
+                size = (rng.randint(20, 120), rng.randint(8, 40))
+                recent.append(f"resize {size[0]}x{size[1]}")
+                await _within(pilot.resize_terminal(*size), recent)
                 resizes += 1
-            await pilot.press(printable_map[rng.choice(pool)])
+            key = printable_map[rng.choice(pool)]
+            recent.append(key)
+            await _within(pilot.press(key), recent)
             if app.return_code is not None or not app.is_running:
-                raise AssertionError(f"the app stopped after {i + 1} keys")
+                raise AssertionError(f"the app stopped after {i + 1} keys: ...{recent[-20:]}")
         # Back to a normal size, close whatever is open, and check the app still answers.
         await pilot.resize_terminal(80, 24)
         for _ in range(4):
@@ -67,6 +72,14 @@ async def fuzz(app, n_keys: int, seed: int, resize_every: int = 50) -> dict:
         await pilot.pause(0.2)
         workers = len(training_children())
     return {"keys": n_keys, "resizes": resizes, "answered": answered, "workers": workers}
+
+
+async def _within(awaitable, recent: list[str], seconds: float = 20.0) -> None:
+    """A key the app never finishes handling is a hang: fail and name the keys that led to it."""
+    try:
+        await asyncio.wait_for(awaitable, seconds)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"the app hung for {seconds:g} s after: {recent[-25:]}") from None
 
 
 def _key_name(c: str) -> str:

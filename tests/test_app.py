@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Footer, Markdown
 
-from tutor.ui.app import TutorApp, TooSmall, WIDE_COLUMNS
+from tutor.ui.app import TooSmall, TutorApp, WIDE_COLUMNS, long_description
 from tutor.ui.help_screen import HelpScreen
 from tutor.ui.lab import LAB_BINDINGS, LabPane
 from tutor.ui.lesson_pane import LessonPane
@@ -228,7 +228,7 @@ async def test_help_lists_every_key_and_closes(lessons_dir, data_dir):
         assert isinstance(app.screen, HelpScreen)
         text = app.screen.plain_text
         for binding in app.BINDINGS:
-            assert binding.description in text, binding
+            assert long_description(binding) in text, binding
             shown_key = binding.key_display or app.get_key_display(binding)
             assert shown_key in text, binding
         for word in ("space", "ctrl+p", "enter", "tab"):
@@ -416,3 +416,22 @@ async def test_every_shipped_lesson_opens_with_its_lab(data_dir):
             assert shown_ids == {cp.id for cp in lesson.checkpoints}, lesson.name
             warnings = [str(w.render()) for w in app.lesson_pane.body.query(".lesson-warning")]
             assert len(warnings) == len(lesson.warnings), lesson.name
+
+
+async def test_escape_sequences_in_a_lesson_show_as_text_with_a_warning(tmp_path, data_dir):
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    (folder / "01-hostile.md").write_text(
+        "---\ntitle: Hostile\nmode: none\n---\n# Hostile\n\n"
+        "Clear: \x1b[2J title: \x1b]0;pwned\x07 clipboard: \x1b]52;c;aGk=\x07 end.\n",
+        encoding="utf-8")
+    app = make_app(folder)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        warnings = [str(w.render()) for w in app.lesson_pane.body.query(".lesson-warning")]
+        assert len(warnings) == 1 and "control characters" in warnings[0]
+        first = app.lesson_pane.body.children[0]
+        assert first.has_class("lesson-warning")           # at the top of the lesson
+        screen = app.export_screenshot()
+        assert "␛[2J" in screen and "␛]52;c;aGk=␇" in screen
+        assert "\x1b" not in screen and "\x07" not in screen

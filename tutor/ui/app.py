@@ -36,15 +36,7 @@ from tutor.progress import Progress
 
 from .checkpoint import CheckpointView
 from .lab import LAB_BINDINGS, LabActions, LabPane
-from .lesson_pane import COMPLETE_MARK, LessonPane
-
-# Screens opened by a key (help, lesson list, confirmation, palette) are imported when first
-# opened: startup to the first lesson is a measured goal.
-
-
-def _palette_provider():
-    from .palette import TutorCommands
-    return TutorCommands
+from .lesson_pane import COMPLETE_MARK, FirstLesson, LessonPane
 
 WIDE_COLUMNS = 120          # from here on, lesson and lab sit side by side
 MIN_SIZE = (40, 12)         # below this, a message instead of the UI
@@ -68,12 +60,44 @@ APP_BINDINGS = [
 FOOTER_LAB_ACTIONS = {"lab_pause", "lab_clip"}
 LAB_KEYS = [dataclasses.replace(b, show=b.action in FOOTER_LAB_ACTIONS) for b in LAB_BINDINGS]
 
+# The footer needs short names; the help screen and the palette say more.
+LONG_DESCRIPTIONS = {
+    "quit": "Quit (q, ctrl+q or ctrl+c)",
+    "help": "This list of keys",
+    "next_lesson": "Next lesson",
+    "previous_lesson": "Previous lesson",
+    "lesson_list": "Lesson list, with a mark for each completed lesson",
+    "switch_view": "Switch between the lesson and the lab (terminals under 120 columns)",
+    "lab_pause": "Pause or resume training",
+    "lab_reset": "Reset the run: fresh weights, same settings and seed",
+    "lab_clip": "Gradient clipping on or off (live, from the next step)",
+    "lab_settings": "Settings panel: every preset field, from the keyboard",
+    "lab_pace": "Pace: full speed, 50, 10 or 2 steps a second",
+    "lab_step": "One training step (pauses first)",
+    "lab_preset": "Back to the lesson's preset",
+    "lab_reseed": "New seed (a fresh run)",
+    "lab_compare": "Compare mode: rnn, lstm and gru side by side",
+    "lab_next_chart": "Next chart, when they do not all fit",
+}
+
+
+def long_description(binding: Binding) -> str:
+    return LONG_DESCRIPTIONS.get(binding.action.split("(", 1)[0], binding.description)
+
+
 HELP_GROUPS = {"quit": "App", "help": "App", "next_lesson": "Lessons",
                "previous_lesson": "Lessons", "lesson_list": "Lessons", "switch_view": "Lessons",
                "lab_*": "Lab"}
 HELP_ORDER = ["Lessons", "Lab", "App"]
 # Actions of this app that need a lesson set (not available in lab-only mode).
 LESSON_ACTIONS = {"next_lesson", "previous_lesson", "lesson_list"}
+
+
+# Screens opened by a key (help, lesson list, confirmation, palette) are imported when first
+# opened: startup to the first lesson is a measured goal.
+def _palette_provider():
+    from .palette import TutorCommands
+    return TutorCommands
 
 
 class TutorError(Exception):
@@ -153,10 +177,28 @@ class TutorApp(LabActions, App[int]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             if self.lab_only_settings is None:
-                yield LessonPane(id="lesson")
+                yield LessonPane(self._first_lesson(), id="lesson")
             yield Container(id="lab-area")
         yield TooSmall(id="too-small")
         yield Footer(compact=True)
+
+    def _first_lesson(self) -> FirstLesson | None:
+        """The lesson to open, drawn in the very first frame (startup time is a goal)."""
+        lesson = self.current_lesson
+        if lesson is None:
+            return None
+        width, height = self.size
+        text_width = (width * 2 // 5 if width >= WIDE_COLUMNS else width) - 6
+        mode_none = lesson.mode == "none"
+        return FirstLesson(lesson, self._answers(lesson), self._position(self.current_index),
+                           self.progress.is_complete(lesson),
+                           width - 6 if mode_none else max(20, text_width), max(10, height - 2))
+
+    def _answers(self, lesson: Lesson) -> dict[str, dict | None]:
+        return {cp.id: self.progress.answer(lesson.slug, cp.id) for cp in lesson.checkpoints}
+
+    def _position(self, index: int) -> str:
+        return f"{self.lessons[index].number:02d} · {index + 1}/{len(self.lessons)}"
 
     @property
     def ready(self) -> bool:
@@ -208,7 +250,12 @@ class TutorApp(LabActions, App[int]):
                 f"No lessons could be loaded from {self.lesson_set.folder}."
                 + (f"\n\n{broken}" if broken else ""))
             return
-        self.open_lesson(self.current_index)       # a worker: the first frame goes out now
+        # The lesson's first screenful is already composed; the rest and the lab follow.
+        self.main_screen.set_class(self.current_lesson.mode == "none", "-no-lab")
+        self.progress.set_last(self.current_lesson.slug)
+        self._show_ticket += 1
+        self.run_worker(self._open(self.current_index, self._show_ticket, first=True),
+                        group="open-lesson")
 
     # ---- layout: wide / narrow / too small -----------------------------------------------------
 
@@ -291,27 +338,32 @@ class TutorApp(LabActions, App[int]):
         drawing runs in a worker, and when keys come faster than lessons draw only the latest
         is drawn."""
         self.current_index = index
-        lesson = self.lessons[index]
-        self.progress.set_last(lesson.slug)
-        self._save()
+        self.progress.set_last(self.lessons[index].slug)
         self._show_ticket += 1
         self.run_worker(self._open(index, self._show_ticket), group="open-lesson")
 
-    async def _open(self, index: int, ticket: int) -> None:
-        """Show lesson `index` and give the lab its preset, unless a newer switch came since."""
+    async def _open(self, index: int, ticket: int, first: bool = False) -> None:
+        """Show lesson `index` and give the lab its preset, unless a newer switch came since.
+        `first`: the pane already drew the lesson's first screenful at startup."""
         lesson = self.lessons[index]
         async with self._show_lock:
             if ticket != self._show_ticket:
                 return
             # The lesson first: it is what the learner reads while the lab's worker starts.
             self.main_screen.set_class(lesson.mode == "none", "-no-lab")
-            answers = {cp.id: self.progress.answer(lesson.slug, cp.id) for cp in lesson.checkpoints}
-            drawn = await self.lesson_pane.show_lesson(
-                lesson, answers, f"{lesson.number:02d} · {index + 1}/{len(self.lessons)}",
-                self.progress.is_complete(lesson), lambda: ticket == self._show_ticket)
+            still_wanted = lambda: ticket == self._show_ticket  # noqa: E731
+            pane = self.lesson_pane
+            if first:
+                drawn = await pane.finish_first(still_wanted)
+            else:
+                drawn = await pane.show_lesson(lesson, self._answers(lesson),
+                                               self._position(index),
+                                               self.progress.is_complete(lesson), still_wanted)
             if not drawn:
                 return                     # a newer lesson was asked for while this one drew
-            self.lesson_pane.body.scroll_home(animate=False, immediate=True)
+            self._save()                   # the last lesson open (after drawing: fsync is slow)
+            if not first:
+                pane.body.scroll_home(animate=False, immediate=True)
             if self.screen is self.main_screen and self.showing != "lab":
                 self.lesson_pane.body.focus()
             await self._set_lab_for(lesson)
@@ -457,7 +509,8 @@ class TutorApp(LabActions, App[int]):
 
     def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
         from .help_screen import describe_bindings
-        return describe_bindings(self, self.BINDINGS, HELP_GROUPS, HELP_ORDER) + [
+        return describe_bindings(self, self.BINDINGS, HELP_GROUPS, HELP_ORDER,
+                                 long_description) + [
             ("Command palette", [(self.get_key_display(Binding("ctrl+p", "command_palette")),
                                   "every action above, open any lesson, reset progress")])]
 
@@ -482,7 +535,7 @@ class TutorApp(LabActions, App[int]):
             if name.startswith("lab_") and self.lab_pane is None:
                 continue
             key = binding.key_display or self.get_key_display(binding)
-            commands.append((binding.description, f"key {key}",
+            commands.append((binding.description, f"{long_description(binding)} · key {key}",
                              _runner(self, binding.action)))
         for i, lesson in enumerate(self.lessons):
             mark = lesson_mark(lesson, self.progress)
@@ -519,6 +572,11 @@ class TutorApp(LabActions, App[int]):
                 loop.add_signal_handler(sig, self._on_exit_signal)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
+
+    def on_unmount(self) -> None:
+        # Lesson switches save once drawn; one switched to just before quitting is kept too.
+        if self.lessons:
+            self.progress.save()
 
     def _on_exit_signal(self) -> None:
         # The handlers live as long as the event loop; after the app has gone they do nothing.

@@ -26,11 +26,13 @@ CONTEXT_KEYS = [
 ]
 
 
-def describe_bindings(app, bindings: list[Binding], groups: dict[str, str],
-                      order: list[str]) -> list[tuple[str, list[tuple[str, str]]]]:
+def describe_bindings(app, bindings: list[Binding], groups: dict[str, str], order: list[str],
+                      describe=lambda binding: binding.description
+                      ) -> list[tuple[str, list[tuple[str, str]]]]:
     """Group bindings (merging keys that share an action) for display.
 
-    `groups` maps an action name (without arguments) or prefix ending in "*" to a group title.
+    `groups` maps an action name (without arguments) or prefix ending in "*" to a group title;
+    `describe` gives the text shown for a binding.
     """
     def group_of(action: str) -> str:
         name = action.split("(", 1)[0]
@@ -45,7 +47,7 @@ def describe_bindings(app, bindings: list[Binding], groups: dict[str, str],
     for binding in bindings:
         title = group_of(binding.action)
         entry = rows.setdefault(title, {})
-        keys, description = entry.get(binding.action, ([], binding.description))
+        keys, description = entry.get(binding.action, ([], describe(binding)))
         for key in binding.key.split(","):
             key = key.strip()
             shown = binding.key_display if binding.key_display and "," not in binding.key \

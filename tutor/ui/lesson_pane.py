@@ -8,6 +8,7 @@ control character, and links are not followed.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Callable
 
 from rich.text import Text
@@ -44,6 +45,17 @@ def split_markdown(text: str) -> list[str]:
 def estimate_rows(markdown: str, width: int) -> int:
     """Rows a chunk takes on screen, roughly: wrapped lines plus a blank margin."""
     return sum(max(1, -(-len(line) // width)) for line in markdown.split("\n")) + 1
+
+
+@dataclass
+class FirstLesson:
+    """What the pane needs to draw a lesson's first screenful in its own first frame."""
+    lesson: Lesson
+    answers: dict[str, dict | None]
+    position: str
+    complete: bool
+    width: int                # columns of text, roughly
+    rows: int                 # rows of the pane, roughly
 
 
 class LessonBody(VerticalScroll):
@@ -107,7 +119,9 @@ class LessonPane(Vertical):
             super().__init__()
             self.lesson = lesson
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, first: FirstLesson | None = None, **kwargs) -> None:
+        """`first`: a lesson to draw as part of the pane's own first frame (its first screenful;
+        `finish_first` mounts the rest), so the app's first frame already shows it."""
         super().__init__(**kwargs)
         self.lesson: Lesson | None = None
         self.position = ""               # e.g. "3/12", set by the app
@@ -116,10 +130,18 @@ class LessonPane(Vertical):
         self._reported_end = False
         self._lock = asyncio.Lock()
         self._wanted = 0
+        self._first_batch: list[Widget] = []
+        self._rest: list[list[Widget]] = []
+        if first is not None:
+            self.lesson, self.position, self.complete = first.lesson, first.position, first.complete
+            batches = self._batches_for(first.lesson, first.answers, first.width, first.rows)
+            self._first_batch, self._rest = batches[0], batches[1:]
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="lesson-header", markup=False)
-        yield LessonBody(id="lesson-body")
+        yield Static(self._header_text(), id="lesson-header", markup=False)
+        with LessonBody(id="lesson-body"):
+            yield from self._first_batch
+        self._first_batch = []
 
     @property
     def body(self) -> LessonBody:
@@ -151,14 +173,29 @@ class LessonPane(Vertical):
             width = max(20, (body.size.width or self.app.size.width) - 6)
             rows = max(10, body.size.height or self.app.size.height)
             batches = self._batches_for(lesson, answers, width, rows)
-            for i, batch in enumerate(batches):
-                if i and (ticket != self._wanted or not still_wanted()):
-                    return False          # a newer lesson was asked for; it will redraw
-                await body.mount_all(batch)
-                if i == 0:
-                    await asyncio.sleep(FIRST_FRAME_PAUSE_S)   # let the first screenful out
-            self._loaded = True
-            self._update_end()
+            await body.mount_all(batches[0])
+            return await self._mount_rest(batches[1:], ticket, still_wanted)
+
+    async def finish_first(self, still_wanted: Callable[[], bool] = lambda: True) -> bool:
+        """Mount the rest of the lesson given to the constructor; returns whether it drew."""
+        self._wanted += 1
+        ticket = self._wanted
+        async with self._lock:
+            if ticket != self._wanted:
+                return False
+            rest, self._rest = self._rest, []
+            return await self._mount_rest(rest, ticket, still_wanted)
+
+    async def _mount_rest(self, batches: list[list[Widget]], ticket: int,
+                          still_wanted: Callable[[], bool]) -> bool:
+        """After the first screenful: let it be painted, then mount the rest (lock held)."""
+        await asyncio.sleep(FIRST_FRAME_PAUSE_S)
+        for batch in batches:
+            if ticket != self._wanted or not still_wanted():
+                return False              # a newer lesson was asked for; it will redraw
+            await self.body.mount_all(batch)
+        self._loaded = True
+        self._update_end()
         self.set_timer(0.25, self.scrolled)
         return True
 
@@ -223,13 +260,16 @@ class LessonPane(Vertical):
         self._update_header()
         self._update_end()
 
-    def _update_header(self) -> None:
+    def _header_text(self) -> Text:
         if self.lesson is None:
-            return
+            return Text("")
         mark = f"  {COMPLETE_MARK} complete" if self.complete else ""
-        header = self.query_one("#lesson-header", Static)
-        header.update(Text(f"{self.position}  {self.lesson.title}{mark}", no_wrap=True,
-                           overflow="ellipsis"))
+        return Text(f"{self.position}  {self.lesson.title}{mark}", no_wrap=True,
+                    overflow="ellipsis")
+
+    def _update_header(self) -> None:
+        if self.lesson is not None:
+            self.query_one("#lesson-header", Static).update(self._header_text())
 
     def _update_end(self) -> None:
         if self.lesson is None or not self._loaded:
