@@ -61,7 +61,7 @@ class LabPane(Widget):
         self._status_key = None
         self._notice = ""
         self._early_steps = 0
-        self._closed = False
+        self._shut_down = False
         self.history = LabHistory()
         self.history.reset(1, self._runs_for(self._settings))
         self.history.paused = paused
@@ -90,7 +90,7 @@ class LabPane(Widget):
         self.set_interval(1.0 / (self.fps * len(self.charts)), self._tick)
 
     def _start_trainer(self) -> None:
-        if self.trainer is not None or self._closed:
+        if self.trainer is not None or self._shut_down:
             return
         self.trainer = TrainerProcess(self._runs_for(self._settings), paused=self._paused,
                                       pace=PACES[self._pace_index], max_steps=self.max_steps,
@@ -106,7 +106,7 @@ class LabPane(Widget):
 
     def shutdown(self) -> None:
         """Stop the worker process for good (idempotent); the pane then no longer trains."""
-        self._closed = True
+        self._shut_down = True
         if self.trainer is not None:
             self.trainer.close()
 
@@ -347,7 +347,9 @@ class LabPane(Widget):
             bottom.append("  ")
         step = max((r.step for r in runs), default=0)
         bottom.append(f"step {step}")
-        if not self._paused and runs and not any(r.done or r.diverged_at for r in runs):
+        if not self._paused and step == 0:
+            bottom.append("  starting…")
+        elif not self._paused and runs and not any(r.done or r.diverged_at for r in runs):
             rate = sum(r.steps_per_s for r in runs) / len(runs)
             pace = PACES[self._pace_index]
             bottom.append(f"  {rate:.0f} steps/s" + (f" (paced {pace:g}/s)" if pace else ""))
@@ -579,7 +581,8 @@ class LabApp(LabActions, App):
         yield Footer()
 
     def on_mount(self) -> None:
-        install_exit_signals(self)
+        if not self.is_headless:      # not under tests: there the test runner owns signals
+            install_exit_signals(self)
 
     def action_toggle_keys(self) -> None:
         if self.screen.query("HelpPanel"):

@@ -104,6 +104,10 @@ class LessonPane(Vertical):
     LessonPane Markdown.-continued > MarkdownBlock:first-child { margin: 0 0 1 0; }
     LessonPane Markdown.-continued > MarkdownH1:first-child,
     LessonPane Markdown.-continued > MarkdownH2:first-child { margin: 1 0 1 0; }
+    /* Code and formula blocks wrap instead of running off the pane: a narrow terminal must
+       not hide the end of a formula, and a fence cannot be scrolled sideways by keyboard. */
+    LessonPane MarkdownFence { overflow-x: hidden; }
+    LessonPane MarkdownFence > Label { width: 1fr; text-wrap: wrap; }
     LessonPane .lesson-end {
         margin: 1 2 1 2;
         color: $text-muted;
