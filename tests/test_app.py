@@ -7,7 +7,6 @@ from textual.widgets import Footer, Markdown
 from tutor.ui.app import TooSmall, TutorApp, WIDE_COLUMNS, long_description
 from tutor.ui.help_screen import HelpScreen
 from tutor.ui.lab import LAB_BINDINGS, LabPane
-from tutor.ui.lesson_pane import LessonPane
 from tutor.ui.map_view import MapView
 from tutor.ui.settings_screen import SettingsScreen
 from tutor.ui.worked_view import WorkedView

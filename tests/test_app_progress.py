@@ -9,7 +9,7 @@ from tutor.ui.app import TutorApp, run_tutor
 from tutor.ui.checkpoint import CheckpointView
 from tutor.ui.confirm import ConfirmScreen
 
-from test_app_support import (broken_lessons_dir, data_dir, lessons_dir,  # noqa: F401
+from test_app_support import (data_dir, lessons_dir,  # noqa: F401
                               opened, saved_progress, started, wait_for)
 
 

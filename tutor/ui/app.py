@@ -30,12 +30,14 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from tutor import progress as progress_store
-from tutor.engine import Settings, SettingsError
+from tutor.engine.settings import Settings, SettingsError
 from tutor.lessons import Lesson, LessonsError, LessonSet, find_lesson, load_lessons
 from tutor.progress import Progress
 
 from .checkpoint import CheckpointView
-from .lab import LAB_BINDINGS, LabActions, LabPane
+# Only the key map is needed up front; the LabPane (charts, NumPy, the worker) is imported when
+# the first lab is mounted. While LAB_BINDINGS lives in .lab, importing it loads all of that.
+from .lab import LAB_BINDINGS, LabActions
 from .lesson_pane import COMPLETE_MARK, FirstLesson, LessonPane
 
 WIDE_COLUMNS = 120          # from here on, lesson and lab sit side by side
@@ -227,9 +229,12 @@ class TutorApp(LabActions, App[int]):
         return area.children[0] if area.children else None
 
     @property
-    def lab_pane(self) -> LabPane | None:
+    def lab_pane(self):
+        """The LabPane when the lab area shows one. (.lab is imported when the first lab is
+        mounted, so until then there can be none.)"""
+        lab = sys.modules.get(f"{__package__}.lab")
         widget = self.lab_widget
-        return widget if isinstance(widget, LabPane) else None
+        return widget if lab is not None and isinstance(widget, lab.LabPane) else None
 
     async def on_mount(self) -> None:
         self.main_screen = self.screen
@@ -386,6 +391,7 @@ class TutorApp(LabActions, App[int]):
         area = self.main_screen.query_one("#lab-area")
         current = self.lab_widget
         self.main_screen.set_class(mode is None, "-no-lab")
+        from .lab import LabPane
         if mode == "train" and isinstance(current, LabPane):
             current.load_preset(arg)
             return

@@ -456,12 +456,12 @@ def _difference(old: Settings, new: Settings) -> str:
 
 LAB_BINDINGS = [
     Binding("space", "lab_pause", "Pause/run"),
-    Binding("r", "lab_reset", "Reset run"),
+    Binding("r", "lab_reset", "Reset"),
     Binding("1", "lab_cell('rnn')", "RNN", show=False),
     Binding("2", "lab_cell('irnn')", "IRNN", show=False),
     Binding("3", "lab_cell('lstm')", "LSTM", show=False),
     Binding("4", "lab_cell('gru')", "GRU", show=False),
-    Binding("c", "lab_clip", "Clip on/off"),
+    Binding("c", "lab_clip", "Clip"),
     Binding("right_square_bracket", "lab_clip_scale(2.0)", "Clip threshold ×2", show=False,
             key_display="]"),
     Binding("left_square_bracket", "lab_clip_scale(0.5)", "Clip threshold ÷2", show=False,
@@ -471,12 +471,12 @@ LAB_BINDINGS = [
     Binding("plus,equals_sign", "lab_lr(2.0)", "Learning rate ×2", show=False, key_display="+"),
     Binding("minus", "lab_lr(0.5)", "Learning rate ÷2", show=False, key_display="-"),
     Binding("e", "lab_settings", "Settings"),
-    Binding("f", "lab_pace", "Pace", show=False),
+    Binding("f", "lab_pace", "Pace: full, 50, 10, 2 steps/s", show=False),
     Binding("s", "lab_step", "Step once", show=False),
     Binding("0", "lab_preset", "Restore preset", show=False),
     Binding("d", "lab_reseed", "New seed", show=False),
-    Binding("x", "lab_compare", "Compare cells", show=False),
-    Binding("g", "lab_next_chart", "Next chart"),
+    Binding("x", "lab_compare", "Compare rnn, lstm, gru", show=False),
+    Binding("g", "lab_next_chart", "More charts"),
 ]
 
 
