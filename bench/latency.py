@@ -13,7 +13,6 @@ import argparse
 import random
 import statistics
 import sys
-import time
 
 from ptyterm import PtyTerm, lab_command, repo_root
 
@@ -31,13 +30,13 @@ def measure(argv: list[str], presses: int, ready: str, cols: int, rows: int,
     rng = random.Random(0)
     with PtyTerm(argv, cols=cols, rows=rows, cwd=repo_root()) as term:
         term.wait_for(lambda t: ready in t.text, timeout=60)
-        time.sleep(warmup)
+        term.settle(warmup)
         for i in range(presses):
             want = i % 2 == 0                       # even presses pause, odd ones resume
             sent = term.send("space")
             shown = term.wait_for(lambda t: status_says_paused(t) == want, timeout=5)
             times.append((shown - sent) * 1000)
-            time.sleep(rng.uniform(0.25, 0.45))     # off the redraw beat
+            term.settle(rng.uniform(0.25, 0.45))    # off the redraw beat
     return times
 
 

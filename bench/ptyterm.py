@@ -197,6 +197,18 @@ class PtyTerm:
                     raise TimeoutError(f"{why} before the screen matched:\n{screen}")
                 self._cond.wait(left)
 
+    def settle(self, seconds: float) -> None:
+        """Wait, parsing output as it comes, so no backlog is left to parse after a key is sent
+        (parsing a backlog would delay reading, and so timing, the app's answer)."""
+        end = time.monotonic() + seconds
+        with self._cond:
+            while True:
+                self._feed_all()
+                left = end - time.monotonic()
+                if left <= 0:
+                    return
+                self._cond.wait(left)
+
     def bytes_in(self, start: float, end: float) -> int:
         with self._cond:
             return sum(n for t, n in self.chunks if start <= t < end)

@@ -207,7 +207,8 @@ async def test_palette_runs_the_same_actions_as_the_keys(lessons_dir, data_dir):
             await pilot.press("enter")
             await pilot.pause(0.3)
 
-        await run("compare cells")
+        compare = next(b.description for b in app.BINDINGS if b.action == "lab_compare")
+        await run(compare.lower())
         assert app.lab_pane.compare
         await run("open lesson 02")
         await opened(pilot, "A long read")

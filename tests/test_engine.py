@@ -205,3 +205,22 @@ def test_sample_shows_the_task():
     sample = run.sample()
     assert sample.target in ("was", "were") and sample.inputs.split()[0] in (
         "cat", "dog", "bird", "cats", "dogs", "birds")
+
+
+def test_settings_task_facts_match_the_tasks():
+    from tutor.engine import settings as S
+    from tutor.engine.tasks import TASKS as TASK_OBJECTS
+
+    assert set(S.TASKS) == set(TASK_OBJECTS) == set(S.TASK_MIN_LEN)
+    for name, task in TASK_OBJECTS.items():
+        assert S.TASK_MIN_LEN[name] == task.min_len
+        assert (name in S.PER_STEP_TASKS) == (task.head == "sequence")
+
+
+def test_settings_load_without_numpy():
+    code = ("import sys, tutor.engine, tutor.engine.settings\n"
+            "from tutor.engine import Settings\n"
+            "Settings(task='echo', seq_len=3).validated()\n"
+            "print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -9,8 +9,6 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from .tasks import get_task
-
 CELLS = ("rnn", "irnn", "lstm", "gru")
 TASKS = ("echo", "adding", "remember", "agreement")
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -26,6 +24,11 @@ MAX_CLIP = 1e6
 MAX_RADIUS = 100.0
 MAX_FORGET_BIAS = 50.0
 MAX_SEED = 2**32 - 1
+
+# What validation needs to know of each task (its shortest sequence, and whether it answers at
+# every step), as plain data so that settings load without NumPy. A test checks it against tasks.py.
+TASK_MIN_LEN = {"echo": 2, "adding": 2, "remember": 1, "agreement": 1}
+PER_STEP_TASKS = ("echo",)
 
 # Fields whose change needs a fresh model; the others (clipping) apply from the next step.
 LIVE_FIELDS = ("clip", "clip_mode")
@@ -94,11 +97,10 @@ class Settings:
         for name in ("reverse_input", "freeze_head"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"{name.replace('_', ' ')} must be true or false")
-        task = get_task(self.task)
-        if self.seq_len < task.min_len:
+        if self.seq_len < TASK_MIN_LEN[self.task]:
             raise SettingsError(f"the {self.task} task needs a sequence length of at least "
-                                f"{task.min_len}")
-        if self.reverse_input and task.head == "sequence":
+                                f"{TASK_MIN_LEN[self.task]}")
+        if self.reverse_input and self.task in PER_STEP_TASKS:
             raise SettingsError(f"input reversal applies to many-to-one tasks; {self.task} "
                                 "answers at every step")
         return self

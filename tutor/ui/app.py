@@ -571,7 +571,10 @@ class TutorApp(LabActions, App[int]):
         self.exit(0)
 
     def _install_signals(self) -> None:
-        """SIGTERM and SIGHUP (a dropped SSH connection) leave like q does."""
+        """SIGTERM and SIGHUP (a dropped SSH connection) leave like q does. Not under a test
+        runner (headless), which owns the process's signals."""
+        if self.is_headless:
+            return
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             try:
