@@ -71,6 +71,22 @@ async def test_first_run_opens_first_lesson_and_v_switches_panes_at_80x24(lesson
         assert app.focused is app.lesson_pane.body
 
 
+async def test_a_new_lesson_opens_on_its_text_after_v_showed_the_lab_at_80x24(
+        lessons_dir, data_dir):
+    app = make_app(lessons_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        for key, title in (("n", "A long read"), ("p", "First steps")):
+            await pilot.press("v")
+            await pilot.pause()
+            assert app.showing == "lab"
+            await pilot.press(key)
+            await opened(pilot, title)
+            assert app.showing == "lesson"
+            assert shown(app, app.lesson_pane) and not shown(app, app.lab_pane)
+            assert app.focused is app.lesson_pane.body
+
+
 async def test_wide_terminal_shows_both_and_v_is_inactive(lessons_dir, data_dir):
     app = make_app(lessons_dir)
     async with app.run_test(size=(WIDE_COLUMNS, 40)) as pilot:

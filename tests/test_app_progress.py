@@ -221,6 +221,12 @@ def test_run_tutor_refuses_unknown_lesson_and_missing_folder(lessons_dir, data_d
     assert run_tutor(lessons_dir=lessons_dir, lesson="99") == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no lesson '99'" in err and "Traceback" not in err
+    assert str(lessons_dir) in err                     # the learner's own folder is named
+    assert run_tutor(lesson="99") == 1
+    err = capsys.readouterr().err
+    # The shipped folder's path is an install detail: the message points at the listing instead.
+    assert "no lesson '99'; the lessons are 1–" in err and "rnn-tutor lessons lists" in err
+    assert "/" not in err.split("lists")[0]
     assert run_tutor(lessons_dir=lessons_dir, lesson="no-such-slug") == 1
     assert "no-such-slug" in capsys.readouterr().err
     assert run_tutor(lessons_dir=tmp_path / "nowhere") == 1
@@ -251,3 +257,34 @@ async def test_an_unexpected_error_goes_to_the_log_not_the_screen(lessons_dir, d
     assert "Traceback" in log and "broken_help" in log
     printed = capsys.readouterr()
     assert "Traceback" not in printed.err + printed.out     # nothing printed over the terminal
+
+
+async def test_one_tab_gives_an_off_screen_question_the_keys_at_80x24(data_dir):
+    # Shipped lesson 1: its first question starts below the fold, so tab has to scroll to it.
+    app = TutorApp(lab_paused=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        first, second = app.lesson_pane.checkpoints[:2]
+        body = app.lesson_pane.body
+        assert not body.region.overlaps(first.region)
+        await pilot.press("tab")
+        await pilot.pause(0.3)
+        assert app.focused is first
+        assert first.border_subtitle.startswith("↑↓ choose")
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert first.chosen == 1 and app.focused is first
+        await pilot.press("tab")
+        await pilot.pause(0.3)
+        assert app.focused is second
+        assert first.border_subtitle == "tab to answer"
+        assert second.border_subtitle.startswith("↑↓ choose")
+        # Scrolled away by the keyboard, a question gives the keys back to the text.
+        await pilot.press("shift+tab")
+        await pilot.pause(0.3)
+        assert app.focused is first
+        for _ in range(4):
+            await pilot.press("pagedown")
+        await pilot.pause(0.3)
+        assert app.focused is body
+        assert first.border_subtitle == "tab to answer"

@@ -159,3 +159,45 @@ def test_parse_field_says_what_is_wrong_in_one_line(name, text, message):
     with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)")
                        + "$"):
         parse_field(field, text)
+
+
+async def test_vanished_gradients_sit_on_the_floor_and_overflow_is_named(monkeypatch):
+    from textual.app import App
+
+    from tutor.engine.worker import Update
+    from tutor.ui.charts import GradPerStepChart
+
+    drawn: list[list[float]] = []
+    original = Plot.plot
+
+    def spy(self, xs, ys, **kwargs):
+        drawn.append(list(ys))
+        return original(self, xs, ys, **kwargs)
+
+    monkeypatch.setattr(Plot, "plot", spy)
+    history = LabHistory()
+    s = Settings(cell="rnn", seq_len=6)
+    history.reset(1, {"main": s})
+    h = np.array([0.0, 0.0, 1e-30, 1e-10, 1e-3, 1.0])
+    update = RunUpdate("main", s, history.runs["main"].baseline, steps=[5], loss=[0.2],
+                       accuracy=[None], grad_norm=[1.0], clipped=[False], step=5,
+                       grad_norm_per_step=h, first_grad_norm_per_step=h * 0 + 1e-3)
+    history.absorb(Update(1, False, None, {"main": update}))
+
+    class Host(App):
+        def compose(self):
+            yield GradPerStepChart(history)
+
+    async with Host().run_test(size=(60, 20)) as pilot:
+        chart = pilot.app.query_one(GradPerStepChart)
+        chart.redraw(force=True)
+        assert "2 of 6 are 0" in chart.plain_lines[0] or "2×0" in chart.plain_lines[0]
+        current = drawn[-1]
+        assert current[0] == current[1] == min(current) and current[2] > current[0]
+        h[3] = np.inf
+        update.grad_norm_per_step = h
+        history.absorb(Update(1, False, None, {"main": update}))
+        drawn.clear()
+        chart.redraw(force=True)
+        assert "overflowed" in chart.plain_lines[0] or "(inf)" in chart.plain_lines[0]
+        assert all(math.isfinite(v) for ys in drawn for v in ys)

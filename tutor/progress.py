@@ -102,7 +102,7 @@ class Progress:
         if not stat.S_ISREG(info.st_mode):
             return f"{path} is not a regular file", True
         if info.st_size > MAX_FILE_BYTES:
-            return self._set_aside(f"it is {info.st_size} bytes, far too big"), False
+            return self._set_aside(f"was {info.st_size} bytes, far too big"), False
         try:
             raw = path.read_bytes()
         except OSError as e:
@@ -113,10 +113,11 @@ class Progress:
         path = self.path
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as e:
-            return self._set_aside(f"it is not valid JSON: {_reason(e)}")
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            # The parser's own message (line, column, char) means nothing to a learner.
+            return self._set_aside("was not valid JSON")
         if not isinstance(data, dict):
-            return self._set_aside("it does not hold a JSON object")
+            return self._set_aside("did not hold a JSON object")
         dropped = self._take(data)
         if not dropped:
             return None
@@ -134,9 +135,9 @@ class Progress:
         try:
             os.replace(self.path, backup)
         except OSError as e:
-            return (f"progress file {self.path} is unusable ({why}) and could not be moved aside "
-                    f"({_reason(e)}); starting with fresh progress")
-        return f"progress file was unusable ({why}); it was moved to {backup} and fresh progress started"
+            return (f"{self.path.name} {why} and could not be set aside ({_reason(e)}): "
+                    f"{self.path}; starting with fresh progress")
+        return f"{self.path.name} {why}; it was set aside as {backup} and a fresh one started"
 
     def _backup_name(self) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")

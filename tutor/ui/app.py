@@ -163,8 +163,12 @@ class TutorApp(LabActions, App[int]):
         if lesson is not None:
             found = find_lesson(self.lesson_set, str(lesson))
             if found is None:
-                raise TutorError(f"no lesson {lesson!r} in {self.lesson_set.folder}"
-                                 + (f"; lessons are 1–{len(lessons)}" if lessons else ""))
+                # The shipped folder's path means nothing to the learner; their own folder does.
+                where = f" in {self.lesson_set.folder}" if lessons_dir else ""
+                lister = "rnn-tutor lessons" + (f" --lessons {lessons_dir}" if lessons_dir else "")
+                listed = (f"; the lessons are 1–{len(lessons)} ({lister} lists them)"
+                          if lessons else "")
+                raise TutorError(f"no lesson {lesson!r}{where}{listed}")
             self.current_index = lessons.index(found)
         elif self.progress.last:
             last = next((i for i, l in enumerate(lessons) if l.slug == self.progress.last), None)
@@ -344,6 +348,10 @@ class TutorApp(LabActions, App[int]):
         is drawn."""
         self.current_index = index
         self.progress.set_last(self.lessons[index].slug)
+        # A new lesson starts with its text, even if the last one was left showing its lab.
+        if self._show_lab:
+            self._show_lab = False
+            self.main_screen.set_class(False, "-show-lab")
         self._show_ticket += 1
         self.run_worker(self._open(index, self._show_ticket), group="open-lesson")
 

@@ -715,22 +715,29 @@ class GradPerStepChart(LabChart):
         first = None
         if not h.compare and runs[0].h0 is not None:
             first = clean_log10(runs[0].h0)
-        self._yaxis_log([c for _, c in curves] + [first], height)
+        lo, _ = self._yaxis_log([c for _, c in curves] + [first], height)
         T = len(runs[0].h)
         _xaxis_timesteps(self, T, width)
         legend = Legend(self.title)
         t = list(range(1, T + 1))
         if first is not None:
-            self._line(*thin(t, list(first), limit), INITIAL, marker="·")
+            self._line(*thin(t, list(_floor_zeros(runs[0].h0, first, lo)), limit), INITIAL,
+                       marker="·")
         for run, curve in curves:
             marker = CELL_MARKER[run.cell] if h.compare else "braille"
-            self._line(*thin(t, list(curve), limit), CELL_COLOR[run.cell], marker)
+            drawn = _floor_zeros(run.h, curve, lo)
+            self._line(*thin(t, list(drawn), limit), CELL_COLOR[run.cell], marker)
             label = run.cell if h.compare else f"step {run.step}"
-            lost = int(np.count_nonzero(np.isnan(curve)))
-            if lost:          # overflowed (or exactly zero): nothing of it can be drawn
-                label += f" ({lost} of {len(curve)} not plottable)"
-            legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell], label,
-                       run.cell if h.compare else "now" + (" (inf)" if lost else ""))
+            short = run.cell if h.compare else "now"
+            zeros = int(np.count_nonzero(np.asarray(run.h) == 0))
+            broken = int(np.count_nonzero(~np.isfinite(np.asarray(run.h, dtype=np.float64))))
+            if zeros:         # vanished below what float32 holds: drawn on the floor
+                label += f" ({zeros} of {T} are 0: on the floor)"
+                short += f" ({zeros}×0)"
+            if broken:        # overflowed: nothing to draw there
+                label += f" ({broken} of {T} overflowed)"
+                short += " (inf)"
+            legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell], label, short)
         if first is not None:
             legend.add("·", INITIAL, "step 0")
         return legend
@@ -773,10 +780,19 @@ class GatesChart(LabChart):
                        gate if not h.compare else run.cell)
         if lstm is not None:
             cells = clean_log10(lstm.c)
-            self._yaxis_log([cells], height, yside="right")
-            self._line(*thin(t, list(cells), limit), 2, marker="·", yside="right")
+            lo, _ = self._yaxis_log([cells], height, yside="right")
+            self._line(*thin(t, list(_floor_zeros(lstm.c, cells, lo)), limit), 2, marker="·",
+                       yside="right")
             legend.add("·", 2, "‖∂L/∂c_t‖ (right axis)", "‖∂L/∂c_t‖ →")
         return legend
+
+
+def _floor_zeros(raw, logs: np.ndarray, floor: float) -> np.ndarray:
+    """Exact zeros (a gradient that vanished below float range) at the axis floor, so the curve
+    is seen to hit bottom; inf and NaN stay NaN and are not drawn."""
+    out = logs.copy()
+    out[np.asarray(raw) == 0] = floor
+    return out
 
 
 def _xaxis_timesteps(chart: LabChart, T: int, width: int) -> None:

@@ -153,13 +153,15 @@ class CheckpointView(Vertical, can_focus=True):
         if not self.children:           # not composed yet
             return
         options = self.checkpoint.options
+        # has_focus changes after on_focus / on_blur run; the screen's focus is already current.
+        focused = self.is_attached and self.screen.focused is self
         for line in self.query(_OptionLine):
             i = line.index
             if i == self.chosen:
                 mark = RIGHT_MARK if options[i].correct else WRONG_MARK
             else:
                 mark = OPEN_MARK
-            pointer = "›" if i == self.cursor and self.has_focus else " "
+            pointer = "›" if i == self.cursor and focused else " "
             line.update(Text(f"{pointer} {mark} {line.text}"))
             line.set_class(i == self.cursor, "-cursor")
             line.set_class(i == self.chosen and options[i].correct, "-right")
@@ -184,5 +186,5 @@ class CheckpointView(Vertical, can_focus=True):
         status = {"solved": f"{RIGHT_MARK} solved", "wrong": "not yet",
                   "unanswered": "unanswered"}[state]
         self.border_title = f"Checkpoint {self.number}/{self.total} · {status}"
-        self.border_subtitle = ("↑↓ choose · enter answer · tab leave" if self.has_focus
+        self.border_subtitle = ("↑↓ choose · enter answer · tab leave" if focused
                                 else "tab to answer")

@@ -132,6 +132,7 @@ class LessonPane(Vertical):
         self.complete = False
         self._loaded = False
         self._reported_end = False
+        self._question_seen: CheckpointView | None = None   # the focused question, once in view
         self._lock = asyncio.Lock()
         self._wanted = 0
         self._first_batch: list[Widget] = []
@@ -308,11 +309,9 @@ class LessonPane(Vertical):
     def scrolled(self) -> None:
         """Called when the body scrolls, resizes or becomes visible."""
         body = self.body
-        focused = self.screen.focused if self.is_attached else None
-        # A question scrolled out of sight should not keep the arrow keys.
-        if isinstance(focused, CheckpointView) and focused.parent is body \
-                and not body.region.overlaps(focused.region):
-            body.focus(scroll_visible=False)
+        # Regions are only current after the next refresh: checking them now would take focus
+        # from a question that tab has just scrolled into view.
+        self.call_after_refresh(self._release_hidden_question)
         if not self._loaded or self._reported_end or self.lesson is None or not self.is_shown():
             return
         end = body.query("#lesson-end")
@@ -321,4 +320,25 @@ class LessonPane(Vertical):
         if body.scroll_y >= body.max_scroll_y - 1:
             self._reported_end = True
             self.post_message(self.ReadToEnd(self.lesson))
+
+    def on_descendant_focus(self) -> None:
+        self.call_after_refresh(self._release_hidden_question)
+
+    def _release_hidden_question(self) -> None:
+        """A question scrolled out of sight should not keep the arrow keys."""
+        if not self.is_attached:
+            return
+        body = self.body
+        if self.app.animator.is_being_animated(body, "scroll_y"):
+            return                       # still on its way to the question; checked again after
+        focused = self.screen.focused
+        if not isinstance(focused, CheckpointView) or focused.parent is not body:
+            self._question_seen = None
+            return
+        if body.region.overlaps(focused.region):
+            self._question_seen = focused
+        elif self._question_seen is focused:
+            # Only once it has been in view: until then tab's scroll towards it is still to come.
+            self._question_seen = None
+            body.focus(scroll_visible=False)
 
