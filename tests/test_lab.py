@@ -158,7 +158,7 @@ async def test_seed_preset_reset_pace_keys():
         start = main_run(pane).step
         await pilot.pause(1.5)
         assert 5 <= main_run(pane).step - start <= 25
-        assert "paced 10/s" in pane.status_text
+        assert "(pace 10/s)" in pane.status_text
 
 
 async def test_pause_and_single_steps():

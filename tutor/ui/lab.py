@@ -27,6 +27,7 @@ from tutor.engine import Settings, SettingsError
 from tutor.engine.settings import MAX_CLIP, MAX_LR, MAX_SEED, MAX_SEQ_LEN
 from tutor.engine.worker import PACES, TrainerProcess
 
+from .lab_keys import LAB_BINDINGS, LabActions  # noqa: F401  (re-exported)
 from .charts import CHART_TYPES, LabChart, LabHistory, RunHistory
 from .settings_screen import SettingsScreen
 
@@ -113,6 +114,7 @@ class LabPane(Widget):
 
     def on_resize(self) -> None:
         self._layout_charts()
+        self._update_status()
 
     # ---- per-tick work ---------------------------------------------------------------------------
     def _poll(self) -> None:
@@ -328,36 +330,40 @@ class LabPane(Widget):
         self._update_status()
 
     # ---- status and sample ----------------------------------------------------------------------
-    def _status_lines(self) -> list[Text]:
+    def _status_lines(self, width: int | None = None) -> list[Text]:
+        """Two logical lines (settings; progress). With a width, each wraps between fields onto
+        further lines instead of being cut, so every field stays visible at 80 columns."""
         s = self._settings
         runs = list(self.history.runs.values())
         cell = "+".join(COMPARE_CELLS) if self._compare else s.cell
         clip = f"clip {s.clip_mode} {s.clip:g}" if s.clipping else "clip off"
-        extra = ""
+        top = [f"{cell} {s.task}", f"T={s.seq_len}", f"H={s.hidden}", s.optimizer,
+               f"lr={s.lr:g}", f"seed={s.seed}", f"reverse {'on' if s.reverse_input else 'off'}",
+               clip]
         if s.radius is not None:
-            extra += f" radius={s.radius:g}"
+            top.append(f"radius={s.radius:g}")
         if s.init != "auto":
-            extra += f" init={s.init}"
-        top = Text(f"{cell} {s.task} T={s.seq_len} H={s.hidden} {s.optimizer} lr={s.lr:g} "
-                   f"seed={s.seed} reverse {'on' if s.reverse_input else 'off'} {clip}{extra}")
-        bottom = Text()
+            top.append(f"init={s.init}")
+        bottom: list[tuple[str, str]] = []
         flag = self._flag(runs)
         if flag:
-            text, style = flag
-            bottom.append(text, style)
-            bottom.append("  ")
+            bottom.append(flag)
+        pace = PACES[self._pace_index]
+        pace_text = f"pace {pace:g}/s" if pace else "pace full"
         step = max((r.step for r in runs), default=0)
-        bottom.append(f"step {step}")
+        if self._paused:
+            bottom.append((pace_text, ""))   # `f` while paused still shows what it chose
+        bottom.append((f"step {step}", ""))
         if not self._paused and step == 0:
-            bottom.append("  starting…")
+            bottom.append(("starting…", ""))
         elif not self._paused and runs and not any(r.done or r.diverged_at for r in runs):
             rate = sum(r.steps_per_s for r in runs) / len(runs)
-            pace = PACES[self._pace_index]
-            bottom.append(f"  {rate:.0f} steps/s" + (f" (paced {pace:g}/s)" if pace else ""))
-        bottom.append("  " + _metric(runs))
+            bottom.append((f"{rate:.0f} steps/s" + (f" ({pace_text})" if pace else ""), ""))
+        bottom += [(part, "") for part in _metric(runs)]
         if self._notice:
-            bottom.append("  " + self._notice, "italic")
-        return [top, bottom]
+            bottom.append((self._notice, "italic"))
+        return (_wrap([(part, "") for part in top], " ", width)
+                + _wrap(bottom, "  ", width))
 
     def _flag(self, runs: list[RunHistory]) -> tuple[str, str] | None:
         diverged = [r for r in runs if r.diverged_at]
@@ -373,12 +379,19 @@ class LabPane(Widget):
         return None
 
     def _update_status(self) -> None:
-        lines = self._status_lines()
+        if not self.is_mounted:
+            return
+        width = self.size.width - 2 if self.size.width > 2 else None     # less the padding
+        lines = self._status_lines(width)
         key = tuple(line.markup for line in lines)
-        if key == self._status_key or not self.is_mounted:
+        if key == self._status_key:
             return
         self._status_key = key
-        self.query_one("#lab-status", Static).update(Text("\n").join(lines), layout=False)
+        status = self.query_one("#lab-status", Static)
+        grew = status.styles.height is None or status.styles.height.value != len(lines)
+        if grew:
+            status.styles.height = len(lines)
+        status.update(Text("\n").join(lines), layout=grew)
 
     def _update_sample(self) -> None:
         runs = [r for r in self.history.runs.values() if r.sample is not None]
@@ -410,9 +423,10 @@ class LabPane(Widget):
         self.query_one("#lab-sample", Static).update(text, layout=False)
 
 
-def _metric(runs: list[RunHistory]) -> str:
+def _metric(runs: list[RunHistory]) -> list[str]:
+    """The loss (and accuracy) against what a constant guess scores."""
     if not runs:
-        return ""
+        return []
     base = runs[0].baseline
     many = len(runs) > 1
 
@@ -420,7 +434,7 @@ def _metric(runs: list[RunHistory]) -> str:
         return f"{r.name} " if many else ""
 
     if any(r.last_loss is None for r in runs):
-        return f"baseline loss {base.loss:.3g}"
+        return [f"baseline loss {base.loss:.3g}"]
     parts = []
     if base.accuracy is not None:
         accs = " ".join(f"{name(r)}{r.last_accuracy:.0%}" for r in runs
@@ -428,7 +442,21 @@ def _metric(runs: list[RunHistory]) -> str:
         parts.append(f"acc {accs} (guess {base.accuracy:.0%})")
     losses = " ".join(f"{name(r)}{_fmt(r.last_loss)}" for r in runs)
     parts.append(f"loss {losses} (baseline {base.loss:.3g})")
-    return "  ".join(parts)
+    return parts
+
+
+def _wrap(parts: list[tuple[str, str]], sep: str, width: int | None) -> list[Text]:
+    """Styled fields joined by `sep`, wrapped between fields (never inside one) to `width`."""
+    lines = [Text()]
+    for text, style in parts:
+        line = lines[-1]
+        if line.cell_len and width is not None and line.cell_len + len(sep) + len(text) > width:
+            line = Text()
+            lines.append(line)
+        if line.cell_len:
+            line.append(sep)
+        line.append(text, style)
+    return lines
 
 
 def _fmt(x: float | None) -> str:
@@ -451,98 +479,6 @@ def _difference(old: Settings, new: Settings) -> str:
         if getattr(old, name) != getattr(new, name):
             return fmt.format(getattr(old, name))
     return "before"
-
-
-# ---- the shared key map ------------------------------------------------------------------------
-
-LAB_BINDINGS = [
-    Binding("space", "lab_pause", "Pause/run"),
-    Binding("r", "lab_reset", "Reset"),
-    Binding("1", "lab_cell('rnn')", "RNN", show=False),
-    Binding("2", "lab_cell('irnn')", "IRNN", show=False),
-    Binding("3", "lab_cell('lstm')", "LSTM", show=False),
-    Binding("4", "lab_cell('gru')", "GRU", show=False),
-    Binding("c", "lab_clip", "Clip"),
-    Binding("right_square_bracket", "lab_clip_scale(2.0)", "Clip threshold ×2", show=False,
-            key_display="]"),
-    Binding("left_square_bracket", "lab_clip_scale(0.5)", "Clip threshold ÷2", show=False,
-            key_display="["),
-    Binding("T", "lab_seq_len(True)", "Longer T", show=False),
-    Binding("t", "lab_seq_len(False)", "Shorter T", show=False),
-    Binding("plus,equals_sign", "lab_lr(2.0)", "Learning rate ×2", show=False, key_display="+"),
-    Binding("minus", "lab_lr(0.5)", "Learning rate ÷2", show=False, key_display="-"),
-    Binding("e", "lab_settings", "Settings"),
-    Binding("f", "lab_pace", "Pace: full, 50, 10, 2 steps/s", show=False),
-    Binding("s", "lab_step", "Step once", show=False),
-    Binding("0", "lab_preset", "Restore preset", show=False),
-    Binding("d", "lab_reseed", "New seed", show=False),
-    Binding("x", "lab_compare", "Compare rnn, lstm, gru", show=False),
-    Binding("g", "lab_next_chart", "More charts"),
-]
-
-
-class LabActions:
-    """Mix into an App whose BINDINGS include LAB_BINDINGS: each action goes to the LabPane on
-    the current screen. Lab keys do nothing while a modal screen (settings, help) is on top."""
-
-    def _lab_pane(self) -> LabPane | None:
-        screen = self.screen
-        if isinstance(screen, ModalScreen):
-            return None
-        panes = screen.query(LabPane)
-        return panes.first() if panes else None
-
-    def check_action(self, action: str, parameters) -> bool | None:
-        if action.startswith("lab_") and self._lab_pane() is None:
-            return False
-        return super().check_action(action, parameters)
-
-    def _with_lab(self, method: str, *args) -> None:
-        pane = self._lab_pane()
-        if pane is not None:
-            getattr(pane, method)(*args)
-
-    def action_lab_pause(self) -> None:
-        self._with_lab("toggle_pause")
-
-    def action_lab_reset(self) -> None:
-        self._with_lab("reset_run")
-
-    def action_lab_cell(self, name: str) -> None:
-        self._with_lab("set_cell", name)
-
-    def action_lab_clip(self) -> None:
-        self._with_lab("toggle_clip")
-
-    def action_lab_clip_scale(self, factor: float) -> None:
-        self._with_lab("scale_clip", float(factor))
-
-    def action_lab_seq_len(self, up: bool) -> None:
-        self._with_lab("change_seq_len", bool(up))
-
-    def action_lab_lr(self, factor: float) -> None:
-        self._with_lab("scale_lr", float(factor))
-
-    def action_lab_settings(self) -> None:
-        self._with_lab("open_settings")
-
-    def action_lab_pace(self) -> None:
-        self._with_lab("cycle_pace")
-
-    def action_lab_step(self) -> None:
-        self._with_lab("step_once")
-
-    def action_lab_preset(self) -> None:
-        self._with_lab("restore_preset")
-
-    def action_lab_reseed(self) -> None:
-        self._with_lab("reseed")
-
-    def action_lab_compare(self) -> None:
-        self._with_lab("toggle_compare")
-
-    def action_lab_next_chart(self) -> None:
-        self._with_lab("next_chart")
 
 
 def install_exit_signals(app: App) -> None:

@@ -129,7 +129,11 @@ class SettingsScreen(ModalScreen[Settings | None]):
         grid-size: 2; grid-columns: 24 1fr; height: auto; grid-gutter: 0 1;
     }
     SettingsScreen Label { height: 1; width: 1fr; }
-    SettingsScreen Input { border: none; height: 1; padding: 0 1; width: 1fr; }
+    /* Input's own `:focus` rule draws a tall border, which on a one-row field would leave
+       only the border and hide the value being typed: no border, focused or not. */
+    SettingsScreen Input, SettingsScreen Input:focus {
+        border: none; height: 1; padding: 0 1; width: 1fr;
+    }
     SettingsScreen Input:focus { background: $accent 40%; }
     SettingsScreen #settings-error { color: $error; text-style: bold; height: auto; }
     SettingsScreen #settings-help { color: $text-muted; height: auto; }

@@ -1,0 +1,100 @@
+"""The lab's key map and the actions behind it, shared by the tutor app and `rnn-tutor lab`.
+
+Kept apart from `lab.py` on purpose: the tutor app needs these at start-up, and importing the
+lab itself would load NumPy, plotext and the charts before the first lesson is on screen. So this
+module imports only Textual, and finds the pane by its class name.
+"""
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.screen import ModalScreen
+
+LAB_BINDINGS = [
+    Binding("space", "lab_pause", "Pause/run"),
+    Binding("r", "lab_reset", "Reset"),
+    Binding("1", "lab_cell('rnn')", "RNN", show=False),
+    Binding("2", "lab_cell('irnn')", "IRNN", show=False),
+    Binding("3", "lab_cell('lstm')", "LSTM", show=False),
+    Binding("4", "lab_cell('gru')", "GRU", show=False),
+    Binding("c", "lab_clip", "Clip"),
+    Binding("right_square_bracket", "lab_clip_scale(2.0)", "Clip threshold ×2", show=False,
+            key_display="]"),
+    Binding("left_square_bracket", "lab_clip_scale(0.5)", "Clip threshold ÷2", show=False,
+            key_display="["),
+    Binding("T", "lab_seq_len(True)", "Longer T", show=False),
+    Binding("t", "lab_seq_len(False)", "Shorter T", show=False),
+    Binding("plus,equals_sign", "lab_lr(2.0)", "Learning rate ×2", show=False, key_display="+"),
+    Binding("minus", "lab_lr(0.5)", "Learning rate ÷2", show=False, key_display="-"),
+    Binding("e", "lab_settings", "Settings"),
+    Binding("f", "lab_pace", "Pace: full, 50, 10, 2 steps/s", show=False),
+    Binding("s", "lab_step", "Step once", show=False),
+    Binding("0", "lab_preset", "Restore preset", show=False),
+    Binding("d", "lab_reseed", "New seed", show=False),
+    Binding("x", "lab_compare", "Compare rnn, lstm, gru", show=False),
+    Binding("g", "lab_next_chart", "More charts"),
+]
+
+
+class LabActions:
+    """Mix into an App whose BINDINGS include LAB_BINDINGS: each action goes to the LabPane on
+    the current screen. Lab keys do nothing while a modal screen (settings, help) is on top."""
+
+    def _lab_pane(self):
+        """The LabPane on the current screen, or None (also while a modal screen is on top)."""
+        screen = self.screen
+        if isinstance(screen, ModalScreen):
+            return None
+        panes = screen.query("LabPane")
+        return panes.first() if panes else None
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action.startswith("lab_") and self._lab_pane() is None:
+            return False
+        return super().check_action(action, parameters)
+
+    def _with_lab(self, method: str, *args) -> None:
+        pane = self._lab_pane()
+        if pane is not None:
+            getattr(pane, method)(*args)
+
+    def action_lab_pause(self) -> None:
+        self._with_lab("toggle_pause")
+
+    def action_lab_reset(self) -> None:
+        self._with_lab("reset_run")
+
+    def action_lab_cell(self, name: str) -> None:
+        self._with_lab("set_cell", name)
+
+    def action_lab_clip(self) -> None:
+        self._with_lab("toggle_clip")
+
+    def action_lab_clip_scale(self, factor: float) -> None:
+        self._with_lab("scale_clip", float(factor))
+
+    def action_lab_seq_len(self, up: bool) -> None:
+        self._with_lab("change_seq_len", bool(up))
+
+    def action_lab_lr(self, factor: float) -> None:
+        self._with_lab("scale_lr", float(factor))
+
+    def action_lab_settings(self) -> None:
+        self._with_lab("open_settings")
+
+    def action_lab_pace(self) -> None:
+        self._with_lab("cycle_pace")
+
+    def action_lab_step(self) -> None:
+        self._with_lab("step_once")
+
+    def action_lab_preset(self) -> None:
+        self._with_lab("restore_preset")
+
+    def action_lab_reseed(self) -> None:
+        self._with_lab("reseed")
+
+    def action_lab_compare(self) -> None:
+        self._with_lab("toggle_compare")
+
+    def action_lab_next_chart(self) -> None:
+        self._with_lab("next_chart")
