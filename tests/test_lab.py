@@ -11,7 +11,7 @@ from textual_plotext.plot import Plot
 
 from tutor.engine import Settings
 from tutor.ui.charts import GatesChart, LossChart
-from tutor.ui.lab import LAB_BINDINGS, LabApp, LabPane
+from tutor.ui.lab import LAB_BINDINGS, LabApp, LabKeysScreen, LabPane
 from tutor.ui.settings_screen import SettingsScreen
 
 FAST = Settings(cell="rnn", task="echo", seq_len=10, hidden=8, batch=8)
@@ -158,7 +158,7 @@ async def test_seed_preset_reset_pace_keys():
         start = main_run(pane).step
         await pilot.pause(1.5)
         assert 5 <= main_run(pane).step - start <= 25
-        assert "(pace 10/s)" in pane.status_text
+        assert "(pace 10)" in pane.status_text
 
 
 async def test_pause_and_single_steps():
@@ -362,10 +362,16 @@ async def test_every_lab_binding_has_a_description_and_quit_keys_work():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("question_mark")
         await pilot.pause(0.2)
-        assert app.screen.query("HelpPanel")
+        assert isinstance(app.screen, LabKeysScreen)         # the lab's keys, not Textual's
+        shown = "\n".join(s.text for s in app.screen._compositor.render_strips())
+        for binding in LAB_BINDINGS:
+            assert binding.description in shown, binding.description
+        assert "Focus Next" not in shown and "Quit" in shown
+        await pilot.press("space")                           # lab keys are off under the list
+        assert not pane_of(app).paused
         await pilot.press("question_mark")
         await pilot.pause(0.2)
-        assert not app.screen.query("HelpPanel")
+        assert not isinstance(app.screen, LabKeysScreen)
     for quit_key in ("q", "ctrl+c", "ctrl+q"):
         app = LabApp(FAST)
         async with app.run_test(size=(80, 24)) as pilot:

@@ -110,10 +110,13 @@ def test_changed_span_finds_the_cells_that_differ():
 def test_legend_shortens_to_fit():
     legend = Legend("loss")
     legend.add("⠶", 6, "lstm")
-    legend.add("─", 7, "baseline 0.167", "baseline")
-    legend.add("│", 12, "clip norm 1 @812", "@812")
-    assert legend.render(80).plain == "loss  ⠶ lstm  ─ baseline 0.167  │ clip norm 1 @812"
-    assert legend.render(36).plain == "loss ⠶ lstm ─ baseline │ @812"
+    legend.add("─", 7, "baseline 0.167", "baseline", "")
+    legend.add("·", 8, "before: lr 0.04", tight="was lr 0.04")
+    legend.add("│", 12, "clip norm 1 @812", "clip @812")
+    assert legend.render(80).plain == ("loss  ⠶ lstm  ─ baseline 0.167  · before: lr 0.04  "
+                                       "│ clip norm 1 @812")
+    assert legend.render(52).plain == "loss ⠶ lstm ─ baseline · before: lr 0.04 │ clip @812"
+    assert legend.render(39).plain == "loss ⠶ lstm · was lr 0.04 │ clip @812"
     assert legend.render(12).cell_len <= 12
 
 

@@ -36,8 +36,8 @@ from tutor.progress import Progress
 
 from .checkpoint import CheckpointView
 # Only the key map is needed up front; the LabPane (charts, NumPy, the worker) is imported when
-# the first lab is mounted. While LAB_BINDINGS lives in .lab, importing it loads all of that.
-from .lab import LAB_BINDINGS, LabActions
+# the first lab is mounted, after the first lesson is on screen.
+from .lab_keys import LAB_BINDINGS, LabActions
 from .lesson_pane import COMPLETE_MARK, FirstLesson, LessonPane
 
 WIDE_COLUMNS = 120          # from here on, lesson and lab sit side by side
@@ -583,6 +583,7 @@ class TutorApp(LabActions, App[int]):
         runner (headless), which owns the process's signals."""
         if self.is_headless:
             return
+        self.call_after_refresh(_freeze_startup_objects)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             try:
@@ -649,6 +650,13 @@ def write_crash_log(error: BaseException) -> Path | None:
     return None
 
 
+def _freeze_startup_objects() -> None:
+    # Start-up objects live for the whole session: keep them out of the garbage collector's full
+    # passes, which otherwise stall a key press by 13-21 ms every few seconds (see tutor.ui.lab).
+    from .lab import freeze_startup_objects
+    freeze_startup_objects()
+
+
 def run_tutor(lessons_dir: str | Path | None = None, lesson: str | None = None,
               fps: float = 4.0, reset_progress: bool = False) -> int:
     """Run the tutor; returns an exit code. Problems are one line on stderr, never a traceback."""
@@ -666,6 +674,8 @@ def run_tutor(lessons_dir: str | Path | None = None, lesson: str | None = None,
     except (SettingsError, OSError) as exc:
         print(f"rnn-tutor: {exc}", file=sys.stderr)
         return 1
+    # Hand the GIL back to the UI thread quickly when the worker's pipe reader holds it.
+    sys.setswitchinterval(0.001)
     try:
         app.run()
     except Exception as exc:   # raised outside the app's own handler; the terminal is restored

@@ -317,27 +317,32 @@ class LabHistory:
 # ---- chart widgets -----------------------------------------------------------------------------
 
 class Legend:
-    """A chart's header line: its title, then a sample glyph and a label per curve. Labels have a
-    short form, used when the full line would not fit."""
+    """A chart's header line: its title, then a sample glyph and a label per curve. Each label
+    has a short form, used when the full line would not fit, and a tight one for narrower still;
+    a tight form of "" leaves the item out (for one the status line also shows)."""
 
     def __init__(self, title: str):
         self.title = title
-        self.items: list[tuple[str | None, int | None, str, str]] = []
+        self.items: list[tuple[str | None, int | None, tuple[str, str, str]]] = []
 
     def add(self, glyph: str | None, color: int | None, label: str,
-            short: str | None = None) -> None:
-        self.items.append((glyph, color, label, label if short is None else short))
+            short: str | None = None, tight: str | None = None) -> None:
+        short = label if short is None else short
+        self.items.append((glyph, color, (label, short, short if tight is None else tight)))
 
     def render(self, width: int, monochrome: bool = False) -> Text:
-        for use_short in (False, True):
+        for tier in range(3):
             text = Text(self.title, style="bold", no_wrap=True, end="")
-            for glyph, color, label, short in self.items:
-                text.append(" " if use_short else "  ")
+            for glyph, color, labels in self.items:
+                label = labels[tier]
+                if not label:
+                    continue
+                text.append(" " if tier else "  ")
                 if glyph:
                     colored = color and not monochrome
                     text.append(glyph, Style(color=f"color({color})") if colored else "")
                     text.append(" ")
-                text.append(short if use_short else label, "" if glyph else "dim")
+                text.append(label, "" if glyph else "dim")
             if text.cell_len <= width:
                 return text
         text.truncate(width, overflow="ellipsis")
@@ -655,9 +660,9 @@ class LossChart(LabChart):
             marker = CELL_MARKER[run.cell] if h.compare else "braille"
             self._line(xs, [min(y, top) for y in ys], CELL_COLOR[run.cell], marker)
             legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell], run.cell)
-        legend.add("─", REFERENCE, f"baseline {baseline:.3g}", "baseline")
+        legend.add("─", REFERENCE, f"baseline {baseline:.3g}", "baseline", "")
         if ghost is not None:
-            legend.add("·", INITIAL, f"before: {ghost[0]}", ghost[0])
+            legend.add("·", INITIAL, f"before: {ghost[0]}", tight=f"was {ghost[0]}")
         _mark_events(self, runs, legend)
         return legend
 
@@ -691,7 +696,7 @@ class GradNormChart(LabChart):
         if clip_log is not None:
             self._hline(clip_log, REFERENCE)
             legend.add("─", REFERENCE, f"clip {settings.clip_mode} {settings.clip:g}",
-                       f"clip {settings.clip:g}")
+                       f"clip {settings.clip:g}", f"{settings.clip:g}")
         else:
             legend.add(None, None, "no clipping", "no clip")
         _mark_events(self, runs, legend)
@@ -815,7 +820,9 @@ def _mark_events(chart: LabChart, runs: list[RunHistory], legend: Legend) -> Non
                 seen.add(step)
             latest = (step, label)
     if latest is not None:
-        legend.add("│", EVENT, f"{latest[1]} @{latest[0]}", f"@{latest[0]}")
+        # e.g. "clip norm 1 @812", shortened to "clip @812": what changed stays readable
+        what = latest[1].split()[0] if latest[1].split() else "change"
+        legend.add("│", EVENT, f"{latest[1]} @{latest[0]}", f"{what} @{latest[0]}")
     diverged = [r.diverged_at for r in runs if r.diverged_at]
     for step in diverged:
         chart._vline(step, DIVERGED)

@@ -13,12 +13,13 @@ import os
 import signal
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Container
+from textual.containers import Container, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Footer, Static
@@ -82,6 +83,9 @@ class LabPane(Widget):
                      id="lab-too-small")
 
     def on_mount(self) -> None:
+        # Lay out now too, not only on resize: under load the first Resize can come before the
+        # pane is ready and the grid would stay at its default 2×1.
+        self.call_after_refresh(self._layout_charts)
         self._update_status()
         # Start the worker once the first frame is out: a learner sees the screen sooner.
         self.call_after_refresh(self._start_trainer)
@@ -140,6 +144,8 @@ class LabPane(Widget):
     # ---- layout ---------------------------------------------------------------------------------
     def _layout_charts(self) -> None:
         width, height = self.size
+        if not self.is_mounted or (width, height) == (0, 0):
+            return                      # not laid out yet; the resize that follows does it
         small = width < MIN_WIDTH or height < MIN_HEIGHT
         self.set_class(small, "-too-small")
         if small:
@@ -358,7 +364,7 @@ class LabPane(Widget):
             bottom.append(("starting…", ""))
         elif not self._paused and runs and not any(r.done or r.diverged_at for r in runs):
             rate = sum(r.steps_per_s for r in runs) / len(runs)
-            bottom.append((f"{rate:.0f} steps/s" + (f" ({pace_text})" if pace else ""), ""))
+            bottom.append((f"{rate:.0f} steps/s" + (f" (pace {pace:g})" if pace else ""), ""))
         bottom += [(part, "") for part in _metric(runs)]
         if self._notice:
             bottom.append((self._notice, "italic"))
@@ -396,13 +402,17 @@ class LabPane(Widget):
     def _update_sample(self) -> None:
         runs = [r for r in self.history.runs.values() if r.sample is not None]
         now = time.monotonic()
+        generation = self.history.generation
+        # Throttled so it can be read, but never across a reset: the first sample of a new run
+        # replaces the old run's at once, or "(step 18817)" would sit beside "step 81".
+        same_run = self._sample_key is not None and self._sample_key[0] == generation
         if not runs:
-            key = ("none", self.history.generation)
-        elif not self._paused and now - self._sample_at < SAMPLE_EVERY_S \
-                and self._sample_key is not None and self._sample_key[0] != "none":
+            key = (generation, "none")
+        elif not self._paused and now - self._sample_at < SAMPLE_EVERY_S and same_run \
+                and self._sample_key[1] != "none":
             return
         else:
-            key = tuple((r.name, r.sample, r.step) for r in runs)
+            key = (generation,) + tuple((r.name, r.sample, r.step) for r in runs)
         if key == self._sample_key:
             return
         self._sample_key, self._sample_at = key, now
@@ -441,7 +451,7 @@ def _metric(runs: list[RunHistory]) -> list[str]:
                         if r.last_accuracy is not None)
         parts.append(f"acc {accs} (guess {base.accuracy:.0%})")
     losses = " ".join(f"{name(r)}{_fmt(r.last_loss)}" for r in runs)
-    parts.append(f"loss {losses} (baseline {base.loss:.3g})")
+    parts.append(f"loss {losses} (base {base.loss:.3g})")
     return parts
 
 
@@ -500,6 +510,39 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+QUIT_KEYS = (("q", "Quit (also ctrl+c, ctrl+q)"),)
+
+
+class LabKeysScreen(ModalScreen[None]):
+    """The lab's own keys with what each does; escape or ? closes it (q still quits)."""
+
+    DEFAULT_CSS = """
+    LabKeysScreen { align: center middle; }
+    LabKeysScreen > VerticalScroll {
+        width: auto; max-width: 100%; height: auto; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    LabKeysScreen Static { width: auto; }
+    """
+    BINDINGS = [Binding("escape,question_mark", "dismiss", "Close", show=False)]
+
+    def compose(self) -> ComposeResult:
+        rows = [(b.key_display or _key_name(b.key), b.description) for b in LAB_BINDINGS]
+        rows += list(QUIT_KEYS)
+        width = max(len(key) for key, _ in rows)
+        text = Text.assemble(("lab keys", "bold"), ("  (? or escape closes)", "dim"))
+        for key, description in rows:
+            text.append("\n" + key.rjust(width), "bold")
+            text.append(f"  {description}")
+        with VerticalScroll():          # scrolls if the terminal is shorter than the list
+            yield Static(text)
+
+
+def _key_name(keys: str) -> str:
+    names = {"space": "space", "equals_sign": "=", "minus": "-"}
+    return " / ".join(names.get(k, k) for k in keys.split(","))
+
+
 class LabApp(LabActions, App):
     """The lab alone: `rnn-tutor lab`."""
 
@@ -531,10 +574,20 @@ class LabApp(LabActions, App):
             self.call_after_refresh(freeze_startup_objects)
 
     def action_toggle_keys(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+        if isinstance(self.screen, LabKeysScreen):
+            self.screen.dismiss()
+        elif not isinstance(self.screen, ModalScreen):
+            self.push_screen(LabKeysScreen())
+
+    def get_system_commands(self, screen):
+        """The palette (ctrl+p) offers every lab key's action too, by its description."""
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, ModalScreen):
+            return
+        for binding in LAB_BINDINGS:
+            action = binding.action
+            yield SystemCommand(binding.description, f"lab key {binding.key_display or binding.key}",
+                                partial(self.run_action, action))
 
 
 def run_lab(settings: Settings | None = None, fps: float = 4.0,
