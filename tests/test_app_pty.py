@@ -13,29 +13,10 @@ import pytest
 from test_app_support import write_lessons
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.ptyterm import PtyTerm  # noqa: E402
+from bench.ptyterm import PtyTerm, descendants  # noqa: E402
 
 ALT_SCREEN, MOUSE_MODE = 1049 << 5, 1000 << 5          # pyte private modes
 EXIT_LIMIT_S = 3.0       # generous for a loaded test machine; bench/ measures the 1 s goal
-
-
-def descendants(pid: int) -> set[int]:
-    found, todo = set(), [pid]
-    while todo:
-        parent = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                with open(f"/proc/{parent}/task/{tid}/children") as f:
-                    kids = {int(p) for p in f.read().split()}
-            except OSError:
-                continue
-            todo.extend(kids - found)
-            found |= kids
-    return found
 
 
 def screen_modes(term: PtyTerm) -> tuple[set[int], bool]:

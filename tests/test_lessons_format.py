@@ -461,11 +461,18 @@ def test_an_unusable_folder_raises_one_line(tmp_path):
         assert "\n" not in str(error.value)
 
 
-def test_default_lessons_dir_is_the_checkout_folder_here():
+CHECKOUT_LESSONS = Path(__file__).resolve().parents[1] / "lessons"
+
+
+def test_default_lessons_dir_holds_the_checkout_lessons():
+    """From a checkout it is lessons/; from an installed package, the copy shipped inside it
+    (tutor/_lessons). Either way the same lesson files, byte for byte."""
     folder = L.default_lessons_dir()
-    assert folder.is_dir()
-    assert (folder / "README.md").is_file()
-    assert folder == Path(L.__file__).resolve().parent.parent / "lessons"
+    assert folder in (CHECKOUT_LESSONS.resolve(), Path(L.__file__).resolve().parent / "_lessons")
+    shipped = sorted(p.name for p in folder.glob("*.md"))
+    assert shipped == sorted(p.name for p in CHECKOUT_LESSONS.glob("*.md"))
+    for name in shipped:
+        assert (folder / name).read_bytes() == (CHECKOUT_LESSONS / name).read_bytes()
 
 
 # ---- find_lesson and format_listing ------------------------------------------------------------
@@ -508,7 +515,7 @@ def test_format_listing_of_an_empty_folder_says_so(tmp_path):
 # ---- lessons/README.md documents the engine's real limits -----------------------------------------
 
 def readme_rows() -> dict[str, str]:
-    text = (Path(L.__file__).resolve().parent.parent / "lessons" / "README.md").read_text()
+    text = (CHECKOUT_LESSONS / "README.md").read_text(encoding="utf-8")
     rows = {}
     for row in re.finditer(r"^\| (`[^|]+) \|.*$", text, re.MULTILINE):
         for key in re.findall(r"`(\w+)`", row.group(1)):
