@@ -5,7 +5,6 @@ import zlib
 import numpy as np
 import pytest
 
-from tutor.engine.cells import Cache
 from tutor.engine.init import init_params
 from tutor.engine.model import Model
 from tutor.engine.tasks import get_task

@@ -11,7 +11,8 @@ from textual_plotext.plot import Plot
 
 from tutor.engine import Settings
 from tutor.ui.charts import GatesChart, LossChart
-from tutor.ui.lab import LAB_BINDINGS, LabApp, LabKeysScreen, LabPane
+from tutor.ui.help_screen import HelpScreen
+from tutor.ui.lab import LAB_BINDINGS, LabApp, LabPane
 from tutor.ui.settings_screen import SettingsScreen
 
 FAST = Settings(cell="rnn", task="echo", seq_len=10, hidden=8, batch=8)
@@ -362,7 +363,7 @@ async def test_every_lab_binding_has_a_description_and_quit_keys_work():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("question_mark")
         await pilot.pause(0.2)
-        assert isinstance(app.screen, LabKeysScreen)         # the lab's keys, not Textual's
+        assert isinstance(app.screen, HelpScreen)            # the lab's keys, not Textual's
         shown = "\n".join(s.text for s in app.screen._compositor.render_strips())
         for binding in LAB_BINDINGS:
             assert binding.description in shown, binding.description
@@ -371,7 +372,7 @@ async def test_every_lab_binding_has_a_description_and_quit_keys_work():
         assert not pane_of(app).paused
         await pilot.press("question_mark")
         await pilot.pause(0.2)
-        assert not isinstance(app.screen, LabKeysScreen)
+        assert not isinstance(app.screen, HelpScreen)
     for quit_key in ("q", "ctrl+c", "ctrl+q"):
         app = LabApp(FAST)
         async with app.run_test(size=(80, 24)) as pilot:

@@ -11,7 +11,6 @@ import inspect
 import json
 import math
 import os
-import signal
 import sys
 
 # One BLAS thread: the engine's matrices are small, and on a 2-core machine a second BLAS thread

@@ -529,9 +529,9 @@ class TutorApp(LabActions, App[int]):
                                   "every action above, open any lesson, reset progress")])]
 
     def action_help(self) -> None:
-        from .help_screen import HelpScreen
+        from .help_screen import CONTEXT_KEYS, HelpScreen
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.help_sections()))
+            self.push_screen(HelpScreen(self.help_sections() + CONTEXT_KEYS))
 
     def palette_commands(self):
         """(title, help, callback) for the command palette: each key's action, each lesson, and

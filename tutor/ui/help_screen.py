@@ -82,13 +82,15 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark", "close", "Close help", key_display="esc"),
     ]
 
-    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]) -> None:
+    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]],
+                 title: str = "rnn-tutor keys") -> None:
         super().__init__()
-        self.sections = sections + CONTEXT_KEYS
+        self.sections = sections
+        self.title_text = title
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-panel") as panel:
-            panel.border_title = "rnn-tutor keys"
+            panel.border_title = self.title_text
             with VerticalScroll(id="help-body"):
                 yield Static(self._table(), id="help-table")
             yield Static(Text("esc or ? closes this · ↑ ↓ scroll"), id="help-footer")
@@ -105,7 +107,8 @@ class HelpScreen(ModalScreen[None]):
             if not first:
                 table.add_row("", "")
             first = False
-            table.add_row("", Text(title, style="bold underline"))
+            if title:                         # an untitled section needs no heading row
+                table.add_row("", Text(title, style="bold underline"))
             for keys, description in rows:
                 table.add_row(Text(keys), Text(description))
         return table

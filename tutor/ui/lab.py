@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Container, VerticalScroll
+from textual.containers import Container
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Footer, Static
@@ -510,39 +510,6 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-QUIT_KEYS = (("q", "Quit (also ctrl+c, ctrl+q)"),)
-
-
-class LabKeysScreen(ModalScreen[None]):
-    """The lab's own keys with what each does; escape or ? closes it (q still quits)."""
-
-    DEFAULT_CSS = """
-    LabKeysScreen { align: center middle; }
-    LabKeysScreen > VerticalScroll {
-        width: auto; max-width: 100%; height: auto; max-height: 100%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    LabKeysScreen Static { width: auto; }
-    """
-    BINDINGS = [Binding("escape,question_mark", "dismiss", "Close", show=False)]
-
-    def compose(self) -> ComposeResult:
-        rows = [(b.key_display or _key_name(b.key), b.description) for b in LAB_BINDINGS]
-        rows += list(QUIT_KEYS)
-        width = max(len(key) for key, _ in rows)
-        text = Text.assemble(("lab keys", "bold"), ("  (? or escape closes)", "dim"))
-        for key, description in rows:
-            text.append("\n" + key.rjust(width), "bold")
-            text.append(f"  {description}")
-        with VerticalScroll():          # scrolls if the terminal is shorter than the list
-            yield Static(text)
-
-
-def _key_name(keys: str) -> str:
-    names = {"space": "space", "equals_sign": "=", "minus": "-"}
-    return " / ".join(names.get(k, k) for k in keys.split(","))
-
-
 class LabApp(LabActions, App):
     """The lab alone: `rnn-tutor lab`."""
 
@@ -574,10 +541,15 @@ class LabApp(LabActions, App):
             self.call_after_refresh(freeze_startup_objects)
 
     def action_toggle_keys(self) -> None:
-        if isinstance(self.screen, LabKeysScreen):
+        """The same help screen as the tutor's, listing this app's own keys."""
+        from .help_screen import HelpScreen, describe_bindings
+        if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
         elif not isinstance(self.screen, ModalScreen):
-            self.push_screen(LabKeysScreen())
+            # Untitled (the border names the list) and without ? itself, so it fits 80×24.
+            keys = [b for b in self.BINDINGS if b.action != "toggle_keys"]
+            sections = describe_bindings(self, keys, {}, [""])
+            self.push_screen(HelpScreen(sections, title="rnn-tutor lab keys"))
 
     def get_system_commands(self, screen):
         """The palette (ctrl+p) offers every lab key's action too, by its description."""
