@@ -15,7 +15,6 @@ import asyncio
 import dataclasses
 import math
 import os
-import signal
 import sys
 import time
 import traceback
@@ -38,6 +37,7 @@ from .checkpoint import CheckpointView
 # Only the key map is needed up front; the LabPane (charts, NumPy, the worker) is imported when
 # the first lab is mounted, after the first lesson is on screen.
 from .lab_keys import LAB_BINDINGS, LabActions
+from .session import start_session, tune_interpreter
 from .lesson_pane import COMPLETE_MARK, FirstLesson, LessonPane
 
 WIDE_COLUMNS = 120          # from here on, lesson and lab sit side by side
@@ -242,7 +242,7 @@ class TutorApp(LabActions, App[int]):
 
     async def on_mount(self) -> None:
         self.main_screen = self.screen
-        self._install_signals()
+        start_session(self)
         self._update_layout()
         for notice in self.notices:
             self.notify(notice, severity="warning", timeout=10)
@@ -578,28 +578,10 @@ class TutorApp(LabActions, App[int]):
     async def action_quit(self) -> None:
         self.exit(0)
 
-    def _install_signals(self) -> None:
-        """SIGTERM and SIGHUP (a dropped SSH connection) leave like q does. Not under a test
-        runner (headless), which owns the process's signals."""
-        if self.is_headless:
-            return
-        self.call_after_refresh(_freeze_startup_objects)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                loop.add_signal_handler(sig, self._on_exit_signal)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
-
     def on_unmount(self) -> None:
         # Lesson switches save once drawn; one switched to just before quitting is kept too.
         if self.lessons:
             self.progress.save()
-
-    def _on_exit_signal(self) -> None:
-        # The handlers live as long as the event loop; after the app has gone they do nothing.
-        if self.is_running:
-            self.exit(0)
 
     def _handle_exception(self, error: Exception) -> None:
         self.crash_log = write_crash_log(error)
@@ -650,13 +632,6 @@ def write_crash_log(error: BaseException) -> Path | None:
     return None
 
 
-def _freeze_startup_objects() -> None:
-    # Start-up objects live for the whole session: keep them out of the garbage collector's full
-    # passes, which otherwise stall a key press by 13-21 ms every few seconds (see tutor.ui.lab).
-    from .lab import freeze_startup_objects
-    freeze_startup_objects()
-
-
 def run_tutor(lessons_dir: str | Path | None = None, lesson: str | None = None,
               fps: float = 4.0, reset_progress: bool = False) -> int:
     """Run the tutor; returns an exit code. Problems are one line on stderr, never a traceback."""
@@ -674,8 +649,7 @@ def run_tutor(lessons_dir: str | Path | None = None, lesson: str | None = None,
     except (SettingsError, OSError) as exc:
         print(f"rnn-tutor: {exc}", file=sys.stderr)
         return 1
-    # Hand the GIL back to the UI thread quickly when the worker's pipe reader holds it.
-    sys.setswitchinterval(0.001)
+    tune_interpreter()
     try:
         app.run()
     except Exception as exc:   # raised outside the app's own handler; the terminal is restored

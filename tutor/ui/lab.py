@@ -6,11 +6,8 @@
 """
 from __future__ import annotations
 
-import asyncio
-import gc
 import math
 import os
-import signal
 import sys
 import time
 from functools import partial
@@ -29,6 +26,7 @@ from tutor.engine.settings import MAX_CLIP, MAX_LR, MAX_SEED, MAX_SEQ_LEN
 from tutor.engine.worker import PACES, TrainerProcess
 
 from .lab_keys import LAB_BINDINGS, LabActions  # noqa: F401  (re-exported)
+from .session import start_session, tune_interpreter
 from .charts import CHART_TYPES, LabChart, LabHistory, RunHistory
 from .settings_screen import SettingsScreen
 
@@ -491,25 +489,6 @@ def _difference(old: Settings, new: Settings) -> str:
     return "before"
 
 
-def install_exit_signals(app: App) -> None:
-    """SIGTERM and SIGHUP (a dropped SSH connection) exit cleanly: terminal restored, worker
-    stopped. Call from on_mount."""
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        try:
-            loop.add_signal_handler(sig, app.exit)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
-
-
-def freeze_startup_objects() -> None:
-    """Move everything built at startup (Textual, Rich, the widgets) out of the garbage
-    collector's sight: a full collection of that heap stalls the event loop ~15-20 ms every few
-    seconds, which a learner feels as a late key."""
-    gc.collect()
-    gc.freeze()
-
-
 class LabApp(LabActions, App):
     """The lab alone: `rnn-tutor lab`."""
 
@@ -536,9 +515,7 @@ class LabApp(LabActions, App):
         yield Footer()
 
     def on_mount(self) -> None:
-        if not self.is_headless:      # not under tests: there the test runner owns signals
-            install_exit_signals(self)
-            self.call_after_refresh(freeze_startup_objects)
+        start_session(self)
 
     def action_toggle_keys(self) -> None:
         """The same help screen as the tutor's, listing this app's own keys."""
@@ -581,7 +558,7 @@ def run_lab(settings: Settings | None = None, fps: float = 4.0,
                  paused=os.environ.get("RNN_TUTOR_LAB_PAUSED") == "1")
     # Textual reads keys and writes the screen from helper threads; a shorter GIL switch
     # interval lets them in between the event loop's chart builds sooner.
-    sys.setswitchinterval(0.001)
+    tune_interpreter()
     try:
         app.run()
     except Exception as exc:  # the terminal is restored by then; say what happened in one line
