@@ -217,18 +217,28 @@ def test_vanishing_float32_gradient_ends_in_zeros_not_subnormals(cell):
     np.testing.assert_allclose(norms32[live][-10:], norms64[live][-10:], rtol=1e-3)
 
 
-def test_float32_norms_per_step_cover_tiny_huge_and_nan_steps():
-    from tutor.engine.model import _norm_per_step
+@pytest.mark.parametrize("order", ["latest first", "earliest first"])
+def test_float32_norms_per_step_cover_tiny_huge_and_nan_steps(order):
+    """The per-step norms are summed in the backward loop; steps whose float32 squares would
+    be subnormal or overflow must still come out right, and so must the steps after them."""
+    from tutor.engine.cells import _SquaredNorms
     rng = np.random.default_rng(4)
-    d = rng.standard_normal((6, 8, 5))
+    d = rng.standard_normal((9, 8, 5))
     d[1] *= 1e-25                          # squares would be subnormal in float32
-    d[2] *= 1e20                           # squares would overflow float32
-    d[3] = 0.0
-    d[4, 0, 0] = np.nan
-    got = _norm_per_step(d.astype(np.float32))
-    want = np.linalg.norm(d.astype(np.float32).astype(np.float64).reshape(6, -1), axis=1)
-    np.testing.assert_allclose(got[[0, 1, 2, 3, 5]], want[[0, 1, 2, 3, 5]], rtol=1e-6)
-    assert np.isnan(got[4])
+    d[2] *= 1e-12                          # small, but fine in float32
+    d[4] *= 1e20                           # squares would overflow float32
+    d[6] = 0.0
+    d[7, 0, 0] = np.nan
+    d32 = d.astype(np.float32)
+    norms = _SquaredNorms(len(d), np.float32)
+    steps = range(len(d) - 1, -1, -1) if order == "latest first" else range(len(d))
+    for t in steps:
+        norms.take(t, d32[t])
+    got = norms.norms()
+    want = np.linalg.norm(d32.astype(np.float64).reshape(len(d), -1), axis=1)
+    ok = [t for t in range(len(d)) if t != 7]
+    np.testing.assert_allclose(got[ok], want[ok], rtol=1e-6)
+    assert np.isnan(got[7])
 
 
 def test_flat_adam_matches_the_textbook_update_even_when_parameters_change():

@@ -32,24 +32,36 @@ what costs is the number of NumPy calls, how much memory each call touches, and 
 """
 from __future__ import annotations
 
+import mmap
 import sys
-from dataclasses import dataclass, field
-
 import numpy as np
 
 PARAM_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 
-@dataclass
 class Cache:
-    """What the backward pass needs from the forward pass, plus what the charts show."""
-    X: np.ndarray                     # (T, B, I) inputs
-    H: np.ndarray                     # (T, B, H) hidden states h_1..h_T
-    A: np.ndarray                     # (T, B, G·H) activated gates (or pre-activations for rnn)
-    C: np.ndarray | None = None       # (T, B, H) LSTM cell states
-    TC: np.ndarray | None = None      # (T, B, H) tanh(c_t) for LSTM
-    HN: np.ndarray | None = None      # (T, B, H) W_hn h + b_hn for GRU
-    extra: dict = field(default_factory=dict)
+    """What the backward pass needs from the forward pass, plus what the charts show:
+        X    (T, B, I) inputs
+        H    (T, B, H) hidden states h_1..h_T
+        A    (T, B, G·H) activated gates (pre-activations for rnn and irnn)
+        C    (T, B, H) LSTM cell states;  TC  tanh(c_t)
+        HN   (T, B, H) GRU: W_hn h + b_hn
+    A cell whose own layout differs may hand over a function that builds A on first access."""
+
+    def __init__(self, X, H, A=None, C=None, TC=None, HN=None, extra=None, *, gates=None):
+        self.X, self.H, self.C, self.TC, self.HN = X, H, C, TC, HN
+        self.extra = {} if extra is None else extra
+        self._A, self._gates = A, gates
+
+    @property
+    def A(self) -> np.ndarray:
+        if self._A is None and self._gates is not None:
+            self._A, self._gates = self._gates(), None
+        return self._A
+
+    @A.setter
+    def A(self, value):
+        self._A, self._gates = value, None
 
 
 class Backward:
@@ -57,14 +69,18 @@ class Backward:
         grads   parameter gradients under PyTorch's names
         dH      (T, B, H) total ∂L/∂h_t
         dC      (T, B, H) total ∂L/∂c_t (LSTM)
+        dH_norm, dC_norm   (T,) ‖∂L/∂h_t‖ and ‖∂L/∂c_t‖ over the batch, in float64
         dA      (T, B, G·H) gradients at the gate pre-activations
         dAh     GRU: the recurrent side's pre-activation gradients
     A training step never reads dA, so a cell may hand over a function that computes it (from
     dH, dC and the forward cache, with the very operations the backward loop used) on first
     access instead of storing it."""
 
-    def __init__(self, grads, dH, dC=None, dA=None, dAh=None, *, gate_grads=None):
+    def __init__(self, grads, dH, dC=None, dA=None, dAh=None, *, gate_grads=None,
+                 dH_norm=None, dC_norm=None):
         self.grads, self.dH, self.dC = grads, dH, dC
+        self.dH_norm = _norms(dH) if dH_norm is None else dH_norm
+        self.dC_norm = _norms(dC) if dC_norm is None and dC is not None else dC_norm
         self._dA, self._dAh, self._gate_grads = dA, dAh, gate_grads
 
     def _materialise(self):
@@ -91,6 +107,65 @@ class Backward:
     def dAh(self, value):
         self._materialise()
         self._dAh = value
+
+
+_HUGE = 1 << 21                             # a transparent huge page on x86-64 Linux
+
+
+def _alloc(shape: tuple, dtype) -> np.ndarray:
+    """np.empty, except that a large array gets memory the kernel may back with 2 MiB pages.
+    A step sweeps several MiB of such arrays, forward and then backward; with 4 KiB pages
+    that is more pages than the TLB maps, and the misses measured 6% of an LSTM step."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    if size < _HUGE // 8 or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return np.empty(shape, dtype)
+    try:
+        m = mmap.mmap(-1, size + _HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        m.madvise(mmap.MADV_HUGEPAGE)
+    except (OSError, ValueError):
+        return np.empty(shape, dtype)
+    start = np.frombuffer(m, np.uint8, count=1).ctypes.data
+    return np.ndarray(shape, dtype, buffer=m, offset=-start % _HUGE)
+
+
+def _norms(d: np.ndarray) -> np.ndarray:
+    """‖d_t‖ over the batch at each step of a (T, B, H) array, in float64."""
+    flat = np.asarray(d, dtype=np.float64).reshape(d.shape[0], -1)
+    return np.sqrt(np.einsum("ij,ij->i", flat, flat))
+
+
+class _SquaredNorms:
+    """Σ x² of each step's gradient, taken in the backward loop while the step is in cache
+    (measured: two to three times cheaper than a pass over the finished (T, H, B) array).
+
+    In float32, squaring entries below ~1e-19 makes subnormals, which the CPU handles in
+    microcode (measured: 125 times slower), and entries above ~1e18 overflow the sum; vanishing
+    and exploding gradients reach both. A step whose float32 sum falls outside (1e-28, 1e36) is
+    summed again in float64, and once a sum leaves (1e-26, 1e30) the steps after it (earlier
+    in time) go straight to float64 until one is back inside."""
+
+    def __init__(self, T: int, dtype):
+        self.sq = np.zeros(T)                # steps the loop never reaches stay 0: cut to zero
+        self.narrow = np.dtype(dtype) != np.float64
+        self.safe = True
+
+    def take(self, t: int, a: np.ndarray) -> None:
+        if self.narrow:
+            if self.safe:
+                s = float(np.vdot(a, a))
+                if 1e-28 < s < 1e36:
+                    self.sq[t] = s
+                    return
+            wide = a.astype(np.float64)
+            s = float(np.vdot(wide, wide))
+            self.safe = 1e-26 < s < 1e30
+            self.sq[t] = s
+        else:
+            self.sq[t] = np.vdot(a, a)
+
+    def norms(self) -> np.ndarray:
+        return np.sqrt(self.sq)
 
 
 def _pool_only_refcount() -> int:
@@ -156,7 +231,7 @@ class Cell:
         """A scratch array kept on the cell; never handed to a caller."""
         a = self._scratch.get(name)
         if a is None or a.shape != shape or a.dtype != dtype:
-            a = self._scratch[name] = np.empty(shape, dtype)
+            a = self._scratch[name] = _alloc(shape, dtype)
         return a
 
     def _fresh(self, name: str, shape: tuple, dtype) -> np.ndarray:
@@ -170,7 +245,7 @@ class Cell:
         for a in pool:
             if sys.getrefcount(a) <= _POOL_ONLY and a.shape == shape and a.dtype == dtype:
                 return a
-        a = np.empty(shape, dtype)
+        a = _alloc(shape, dtype)
         pool.append(a)
         if len(pool) > 4:                    # shapes changed, or callers keep old results
             del pool[0]
@@ -180,16 +255,17 @@ class Cell:
     def _dtype(p, X):
         return np.result_type(X.dtype, p["weight_hh_l0"].dtype)
 
-    def _stacked_weights(self, p, dtype, half_rows=()) -> np.ndarray:
-        """[W_hh | W_ih | b_ih + b_hh], so that W @ [h; x; 1] is the pre-activation. Rows in
-        `half_rows` (sigmoid gates) are halved: tanh of them gives tanh(a/2)."""
+    def _stacked_weights(self, p, dtype, half_rows=(), order=slice(None)) -> np.ndarray:
+        """[W_hh | W_ih | b_ih + b_hh], so that W @ [h; x; 1] is the pre-activation, its rows
+        taken in `order`. Rows in `half_rows` (sigmoid gates) are halved: tanh of them gives
+        tanh(a/2)."""
         W_hh, W_ih = p["weight_hh_l0"], p["weight_ih_l0"]
         GH, Hn = W_hh.shape
         I = W_ih.shape[1]
         W = self._buf("W", (GH, Hn + I + 1), dtype)
-        W[:, :Hn] = W_hh
-        W[:, Hn:Hn + I] = W_ih
-        np.add(p["bias_ih_l0"], p["bias_hh_l0"], out=W[:, Hn + I])
+        W[:, :Hn] = W_hh[order]
+        W[:, Hn:Hn + I] = W_ih[order]
+        np.add(p["bias_ih_l0"][order], p["bias_hh_l0"][order], out=W[:, Hn + I])
         for rows in half_rows:
             W[rows] *= 0.5
         return W
@@ -227,59 +303,54 @@ class Cell:
     @staticmethod
     def _split_grads(G, Hn, I) -> dict:
         """The stacked gradient [dW_hh | dW_ih | db] into PyTorch's four arrays."""
-        return {
-            "weight_ih_l0": np.ascontiguousarray(G[:, Hn:Hn + I]),
-            "weight_hh_l0": np.ascontiguousarray(G[:, :Hn]),
+        return {                             # copies: G may be a buffer the cell reuses
+            "weight_ih_l0": G[:, Hn:Hn + I].copy(),
+            "weight_hh_l0": G[:, :Hn].copy(),
             "bias_ih_l0": G[:, Hn + I].copy(),
             "bias_hh_l0": G[:, Hn + I].copy(),
         }
 
 
 class _WeightGrads:
-    """Σ_t δ_t·[h_{t-1}; x_t; 1]ᵀ, the stacked gradient [dW_hh | dW_ih | db], accumulated one
-    chunk of steps at a time while the chunk's δ (rows × B per step, time-major) are in cache."""
+    """Σ_t δ_t·[h_{t-1}; x_t; 1]ᵀ, the stacked gradient [dW_hh | dW_ih | db]. The backward loop
+    hands over δ a chunk of steps at a time (rows × B per step, time-major, as the loop wrote
+    them); each chunk is copied into one (rows, T·B) matrix while it is still in cache, and one
+    GEMM over all steps, faster here than one per chunk, makes the gradient at the end."""
 
     CHUNK_BYTES = 1 << 18                    # a chunk of δ: a quarter MiB, at home in L2
 
     def __init__(self, cell: Cell, X, Hs, rows: int, dtype):
         T, Hn, B = Hs.shape
         I = X.shape[2]
-        K = Hn + I + 1
-        self.rows, self.B = rows, B
+        K = -(-(Hn + I + 1) // 8) * 8        # zero rows up to a multiple of 8: a faster GEMM
+        self.rows, self.B, self.T = rows, B, T
         self.steps = max(1, min(T, self.CHUNK_BYTES // (rows * B * np.dtype(dtype).itemsize)))
-        # [h_{t-1}; x_t; 1] for all steps side by side: (K, T·B), a chunk is a column range.
-        Zb = cell._buf("Zb", (K, T, B), dtype)
-        Zb[:Hn, 0] = 0.0
-        Zb[:Hn, 1:] = Hs[:-1].transpose(1, 0, 2)
-        Zb[Hn:Hn + I] = X.transpose(2, 0, 1)
-        Zb[Hn + I] = 1.0
-        self.Zb = Zb.reshape(K, T * B)
-        self.flat = cell._buf("chunk", (rows * self.steps * B,), dtype)
-        self.part = cell._buf("part", (rows, K), dtype)
-        self.G: np.ndarray | None = None
+        # [h_{t-1}; x_t; 1; 0…] for every step and batch row: (T·B, K), the GEMM's right side.
+        Zb = cell._buf("Zb", (T, B, K), dtype)
+        Zb[0, :, :Hn] = 0.0
+        Zb[1:, :, :Hn] = Hs[:-1].transpose(0, 2, 1)
+        Zb[:, :, Hn:Hn + I] = X
+        Zb[:, :, Hn + I] = 1.0
+        Zb[:, :, Hn + I + 1:] = 0.0
+        self.Zb = Zb.reshape(T * B, K)
+        self.D = cell._buf("Dwg", (rows, T, B), dtype)
+        self.first = T                       # steps first.. have been added
+        self.G = cell._buf("Gwg", (rows, K), dtype)
 
     def chunks(self, T: int):
         """(t0, t1) ranges covering 0..T, the latest first."""
         return [(max(0, t1 - self.steps), t1) for t1 in range(T, 0, -self.steps)]
 
     def add(self, deltas: np.ndarray, t0: int, t1: int) -> None:
-        """Add steps t0..t1-1, whose δ are deltas (t1 − t0, rows, B)."""
-        n, B = t1 - t0, self.B
-        if not n:
-            return
-        side = self.flat[:self.rows * n * B].reshape(self.rows, n, B)
-        np.copyto(side, deltas.transpose(1, 0, 2))
-        lhs, rhs = side.reshape(self.rows, n * B), self.Zb[:, t0 * B:t1 * B].T
-        if self.G is None:
-            self.G = lhs @ rhs
-        else:
-            np.matmul(lhs, rhs, out=self.part)
-            self.G += self.part
+        """Add steps t0..t1-1, whose δ are deltas (t1 − t0, rows, B); the latest steps first."""
+        if t1 > t0:
+            np.copyto(self.D[:, t0:t1], deltas.transpose(1, 0, 2))
+            self.first = t0
 
     def total(self) -> np.ndarray:
-        if self.G is None:
-            self.G = np.zeros_like(self.part)
-        return self.G
+        c = self.first * self.B
+        lhs = self.D.reshape(self.rows, self.T * self.B)[:, c:]
+        return np.matmul(lhs, self.Zb[c:], out=self.G)
 
 
 class TanhRNN(Cell):
@@ -323,11 +394,13 @@ class TanhRNN(Cell):
         D = self._buf("D", (wg.steps, Hn, B), dtype)
         mm, mul, add = np.matmul, np.multiply, np.add
         cut = self._cutoff(dtype)
+        norms = _SquaredNorms(T, dtype)
         stop = 0                             # steps before this one are known to be zero
         for t0, t1 in wg.chunks(T):
             slope = D[:t1 - t0]
             self._slope(A[t0:t1], Hs[t0:t1], slope)
             for t in range(t1 - 1, t0 - 1, -1):
+                norms.take(t, dH[t])
                 mul(dH[t], slope[t - t0], dA[t])
                 if t:
                     prev = dH[t - 1]
@@ -345,7 +418,7 @@ class TanhRNN(Cell):
             if stop:
                 break
         grads = self._split_grads(wg.total(), Hn, X.shape[2])
-        return Backward(grads=grads, dH=_swap(dH), dA=_swap(dA))
+        return Backward(grads=grads, dH=_swap(dH), dA=_swap(dA), dH_norm=norms.norms())
 
 
 class ReLURNN(TanhRNN):
@@ -361,147 +434,174 @@ class ReLURNN(TanhRNN):
 
 
 class LSTM(Cell):
-    """PyTorch's LSTM, gates in the order i, f, g, o."""
+    """PyTorch's LSTM, gates in the order i, f, g, o.
+
+    Inside, step t's gates live in one slab S[t] = [i; f; o; g; c_{t-1}] (rows of H × B): the
+    three sigmoid gates are contiguous, so they are activated together, and [i; f]·[g; c_{t-1}]
+    is one call. The GEMM's weight rows are permuted to that order once per call; the public
+    `Cache.A` (PyTorch's order) is built from the slab only when read."""
     name = "lstm"
     gates = 4
+
+    @staticmethod
+    def _order(Hn):
+        """Weight rows in the slab's gate order i, f, o, g (PyTorch's is i, f, g, o)."""
+        return np.r_[0:2 * Hn, 3 * Hn:4 * Hn, 2 * Hn:3 * Hn]
 
     def forward(self, p, X, nudge=None):
         T, B, _ = X.shape
         dtype = self._dtype(p, X)
         Hn = p["weight_hh_l0"].shape[1]
-        W = self._stacked_weights(p, dtype, (slice(0, 2 * Hn), slice(3 * Hn, 4 * Hn)))
+        W = self._stacked_weights(p, dtype, (slice(0, 3 * Hn),), self._order(Hn))
         Z = self._stacked_inputs(X, Hn, dtype)
         Hs = Z[1:, :Hn]
-        A = self._fresh("A", (T, 4 * Hn, B), dtype)
-        Cs = self._fresh("C", (T + 1, Hn, B), dtype)     # Cs[t] is c_{t-1}; Cs[0] = c_0 = 0
-        Cs[0] = 0.0
+        S = self._fresh("S", (T + 1, 5, Hn, B), dtype)  # S[T] holds only c_T
+        S[0, 4] = 0.0                                    # c_0
         TC = self._fresh("TC", (T, Hn, B), dtype)
-        fc = self._buf("fc", (Hn, B), dtype)
+        P = self._buf("P", (2, Hn, B), dtype)
         half = np.array(0.5, dtype)          # a 0-d array: cheaper per call than a Python float
         mm, mul, add, tanh = np.matmul, np.multiply, np.add, np.tanh
         nt = -1 if nudge is None else nudge[0]
-        for t, (a, z, i_f, i, f, g, o, c_prev, c, tc, h) in enumerate(zip(
-                A, Z, A[:, :2 * Hn], A[:, :Hn], A[:, Hn:2 * Hn], A[:, 2 * Hn:3 * Hn],
-                A[:, 3 * Hn:], Cs, Cs[1:], TC, Hs)):
+        for t, (a, z, s3, if_, gc, o, c, tc, h) in enumerate(zip(
+                S[:, :4].reshape(T + 1, 4 * Hn, B), Z, S[:, :3], S[:, :2], S[:, 3:5],
+                S[:, 2], S[1:, 4], TC, Hs)):
             mm(W, z, a)
             tanh(a, a)
-            mul(i_f, half, i_f)              # σ(a) = ½ + ½·tanh(a/2)
-            add(i_f, half, i_f)
-            mul(o, half, o)
-            add(o, half, o)
-            mul(i, g, c)
-            mul(f, c_prev, fc)
-            add(c, fc, c)
+            mul(s3, half, s3)                # σ(a) = ½ + ½·tanh(a/2)
+            add(s3, half, s3)
+            mul(if_, gc, P)                  # i·g, f·c_{t-1}
+            add(P[0], P[1], c)
             if t == nt and nudge[1] == "c":
                 c += nudge[2].T
             tanh(c, tc)
             mul(o, tc, h)
             if t == nt and nudge[1] == "h":
                 h += nudge[2].T
-        return Cache(X=X, H=_swap(Hs), A=_swap(A), C=_swap(Cs[1:]), TC=_swap(TC),
-                     extra={"C0": Cs})
+        return Cache(X=X, H=_swap(Hs), C=_swap(S[1:, 4]), TC=_swap(TC), extra={"S": S},
+                     gates=lambda: self._public_gates(S[:T]))
+
+    @staticmethod
+    def _public_gates(S):
+        """(T, B, 4H) in PyTorch's order from the slab's i, f, o, g."""
+        T, _, Hn, B = S.shape
+        return _swap(S[:, [0, 1, 3, 2]].reshape(T, 4 * Hn, B))
+
+    @staticmethod
+    def _slab(cache):
+        """The forward slab, rebuilt from the public arrays for a cache made elsewhere."""
+        T, B, Hn = cache.H.shape
+        S = np.zeros((T + 1, 5, Hn, B), cache.H.dtype)
+        S[:T, [0, 1, 3, 2]] = _swap(cache.A).reshape(T, 4, Hn, B)
+        S[1:, 4] = _swap(cache.C)
+        return S
 
     def backprop(self, p, cache, last, direct=None):
         X, Hs, TC = cache.X, _swap(cache.H), _swap(cache.TC)
         T, Hn, B = Hs.shape
         dtype = Hs.dtype
-        Cs = cache.extra.get("C0")           # c_{t-1} at index t, c_0 = 0 first
-        if Cs is None:                       # a cache made elsewhere
-            Cs = np.concatenate((np.zeros((1, Hn, B), dtype), _swap(cache.C)))
-        A = _swap(cache.A)
-        I, F, G, O = (A.reshape(T, 4, Hn, B)[:, k] for k in range(4))
-        WT = self._recurrent_T(p, dtype)
-        # dH, dC with a spare slot in front: step t's ∂L/∂h_t is dHs[t + 1], so step t writes
-        # what it passes back to step t − 1 into dHs[t]; step 0's carry lands in dCs[0], unread.
+        S = cache.extra.get("S")
+        if S is None:
+            S = self._slab(cache)
+        order = self._order(Hn)
+        Wr = self._buf("Wr", (4 * Hn, Hn), dtype)
+        np.take(p["weight_hh_l0"], order, axis=0, out=Wr)
+        WT = Wr.T                            # a transposed view: BLAS reads it as fast
+        # dH with a spare slot in front: step t's ∂L/∂h_t is dHs[t + 1], and step t writes
+        # what it passes back to step t − 1 into dHs[t].
         dHs = self._fresh("dH", (T + 1, Hn, B), dtype)
-        dCs = self._fresh("dC", (T + 1, Hn, B), dtype)
+        dC = self._fresh("dC", (T, Hn, B), dtype)
         dHs[T] = last
-        dCs[T] = 0.0
         wg = self._weight_grads(X, Hs, 4 * Hn, dtype)
-        # A step's δ = [di; df; dg; do] lives in this ring until its chunk goes into the
-        # weight gradients.
-        ring = self._buf("ring", (wg.steps, 4 * Hn, B), dtype)
-        R = ring.reshape(wg.steps, 4, Hn, B)
-        v, w, x, m, q, r = (self._buf(f"tmp{k}", (Hn, B), dtype) for k in range(6))
+        # A step's δ, in the slab's order [di; df; do; dg], lives in this ring until its chunk
+        # goes into the weight gradients.
+        ring = self._buf("ring", (wg.steps, 4, Hn, B), dtype)
+        Y, Yx = self._buf("Y", (4, Hn, B), dtype), self._buf("Yx", (4, Hn, B), dtype)
+        M = self._buf("M", (2, Hn, B), dtype)
+        v, x = self._buf("v", (Hn, B), dtype), self._buf("x", (Hn, B), dtype)
+        M[1] = 0.0                           # the carry dc_{t+1}·f_{t+1}; none after step T
+        m, carry, y0, y2, y3 = M[0], M[1], Y[0], Y[2], Y[3]
+        y01 = Y[:2]
         mm, mul, add, sub = np.matmul, np.multiply, np.add, np.subtract
         cut = self._cutoff(dtype)
+        norm_h, norm_c = _SquaredNorms(T, dtype), _SquaredNorms(T, dtype)
         stop = 0                             # steps before this one are known to be zero
-        # Per step, with the gates i, f, g, o, tc = tanh c_t and c_{t-1}, factored so that every
-        # call is a product or difference of single (H, B) blocks (which stay in L1):
-        #   v = dh·o, w = v·tc:       do = w − w·o = dh·tc·σ′(o)
-        #                             dc_t = v − w·tc + dc_{t+1}·f_{t+1} (that term already in dc)
-        #   m = dc·i, q = m·g:        dg = m − q·g = dc·i·(1 − g²),  di = q − q·i = dc·g·σ′(i)
-        #   carry = dc·f, r = carry·c_{t-1}:  df = r − r·f = dc·c_{t-1}·σ′(f)
+        # Per step, with the gates i, f, o, g, tc = tanh c_t and c_{t-1}, every call a product
+        # or difference of (H, B) blocks (or of several adjacent ones):
+        #   v = dh·o, Y_o = v·tc,        dc_t = carry + v − Y_o·tc
+        #   m, carry = dc_t·i, dc_t·f    Y_i, Y_f = m·g, carry·c_{t-1},   Y_g = m + Y_i
+        #   δ = Y − Y·[i; f; o; g]       so di = dc·g·σ′(i), df = dc·c_{t-1}·σ′(f),
+        #                                do = dh·tc·σ′(o),   dg = dc·i·(1 + g)(1 − g)
         # `_gate_grads` repeats these operations for all steps when dA is asked for.
         for t0, t1 in wg.chunks(T):
+            n = t1 - t0
             back = slice(t1 - 1, t0 - 1 if t0 else None, -1)      # steps t1−1 … t0
             ahead = slice(t1, t0, -1)                             # the same steps, shifted
-            ring_back = slice(t1 - t0 - 1, None, -1)
-            for t, i, f, g, o, tc, c_prev, dh, dc, dh_prev, dc_prev, da, di, df, dg, do in zip(
-                    range(t1 - 1, t0 - 1, -1), I[back], F[back], G[back], O[back],
-                    TC[back], Cs[back], dHs[ahead], dCs[ahead], dHs[back], dCs[back],
-                    ring[ring_back], R[ring_back, 0], R[ring_back, 1], R[ring_back, 2],
-                    R[ring_back, 3]):
+            for t, o, tc, dh, dc, i, f, gc, gates, da, dh_prev in zip(
+                    range(t1 - 1, t0 - 1, -1), S[back, 2], TC[back], dHs[ahead], dC[back],
+                    S[back, 0], S[back, 1], S[back, 3:5], S[back, :4], ring[n - 1::-1],
+                    dHs[back]):
+                norm_h.take(t, dh)
                 mul(dh, o, v)
-                mul(v, tc, w)
-                mul(w, o, x)
-                sub(w, x, do)
-                mul(w, tc, x)
+                mul(v, tc, y2)
+                mul(y2, tc, x)
                 sub(v, x, x)
-                add(dc, x, dc)
+                add(carry, x, dc)
+                norm_c.take(t, dc)
                 mul(dc, i, m)
-                mul(m, g, q)
-                mul(q, g, x)
-                sub(m, x, dg)
-                mul(q, i, x)
-                sub(q, x, di)
-                mul(dc, f, dc_prev)
-                mul(dc_prev, c_prev, r)
-                mul(r, f, x)
-                sub(r, x, df)
+                mul(dc, f, carry)
+                mul(M, gc, y01)
+                add(m, y0, y3)
+                mul(Y, gates, Yx)
+                sub(Y, Yx, da)
                 if not t:
                     break
-                mm(WT, da, dh_prev)
+                mm(WT, da.reshape(4 * Hn, B), dh_prev)
                 if direct is not None:
                     add(dh_prev, direct[t - 1], dh_prev)
-                if not t & 3 and _negligible(dh_prev, cut) and _negligible(dc_prev, cut):
+                if not t & 3 and _negligible(dh_prev, cut) and _negligible(carry, cut):
                     if direct is None:       # nothing reaches the earlier steps any more
                         dHs[:t + 1] = 0.0
-                        dCs[:t + 1] = 0.0
+                        dC[:t] = 0.0
                         stop = t
                         break
                     dh_prev[...] = 0.0
-                    dc_prev[...] = 0.0
+                    carry[...] = 0.0
             first = max(t0, stop)
-            wg.add(ring[first - t0:t1 - t0], first, t1)
+            wg.add(ring.reshape(wg.steps, 4 * Hn, B)[first - t0:n], first, t1)
             if stop:
                 break
-        grads = self._split_grads(wg.total(), Hn, X.shape[2])
-        dH, dC = dHs[1:], dCs[1:]
+        G = wg.total()
+        G = G.reshape(4, Hn, -1)[[0, 1, 3, 2]].reshape(G.shape)   # back to PyTorch's order
+        grads = self._split_grads(G, Hn, X.shape[2])
+        dH = dHs[1:]
         return Backward(grads=grads, dH=_swap(dH), dC=_swap(dC),
-                        gate_grads=lambda: (self._gate_grads(cache, Cs, dH, dC), None))
+                        dH_norm=norm_h.norms(), dC_norm=norm_c.norms(),
+                        gate_grads=lambda: (self._gate_grads(S, TC, dH, dC), None))
 
     @staticmethod
-    def _gate_grads(cache, Cs, dH, dC):
-        """dA (T, B, 4H) for all steps from the stored dH, dC (T, H, B) and the cache, with the
-        same operations, in the same order, as the backward loop: the same numbers."""
-        TC = _swap(cache.TC)
+    def _gate_grads(S, TC, dH, dC):
+        """dA (T, B, 4H) in PyTorch's order for all steps from the stored dH, dC (T, H, B) and
+        the slab, with the same operations as the backward loop: the same numbers."""
         T, Hn, B = dH.shape
-        i, f, g, o = _swap(cache.A).reshape(T, 4, Hn, B).transpose(1, 0, 2, 3)
-        mul, sub = np.multiply, np.subtract
-        dA = np.empty((T, 4, Hn, B), dH.dtype)
-        w = mul(mul(dH, o), TC)
-        sub(w, mul(w, o), dA[:, 3])
+        mul, add, sub = np.multiply, np.add, np.subtract
+        i, f, o, g, c_prev = (S[:T, k] for k in range(5))
+        Y = np.empty((T, 4, Hn, B), dH.dtype)
+        v = mul(dH, o)
+        mul(v, TC, Y[:, 2])
         m = mul(dC, i)
-        q = mul(m, g)
-        sub(m, mul(q, g), dA[:, 2])
-        sub(q, mul(q, i), dA[:, 0])
-        r = mul(mul(dC, f), Cs[:T])
-        sub(r, mul(r, f), dA[:, 1])
-        return _swap(dA.reshape(T, 4 * Hn, B))
+        mul(m, g, Y[:, 0])
+        mul(mul(dC, f), c_prev, Y[:, 1])
+        add(m, Y[:, 0], Y[:, 3])
+        dA = sub(Y, mul(Y, S[:T, :4]))
+        return _swap(dA[:, [0, 1, 3, 2]].reshape(T, 4 * Hn, B))
 
     def gate_per_step(self, cache):
-        return _gate_mean(cache, 1)
+        S = cache.extra.get("S")
+        if S is None:
+            return _gate_mean(cache, 1)
+        T = cache.H.shape[0]
+        block = S[:T, 1].reshape(T, -1)                       # the forget gate, (T, H·B)
+        return block @ np.full(block.shape[1], 1.0 / block.shape[1], block.dtype)
 
 
 class GRU(Cell):
@@ -583,6 +683,7 @@ class GRU(Cell):
         tmp = self._buf("tmp", (Hn, B), dtype)
         mm, mul, add = np.matmul, np.multiply, np.add
         cut = self._cutoff(dtype)
+        norms = _SquaredNorms(T, dtype)
         stop = 0                             # steps before this one are known to be zero
         for t0, t1 in wg.chunks(T):
             p3 = P[:t1 - t0]
@@ -590,6 +691,7 @@ class GRU(Cell):
             for t in range(t1 - 1, t0 - 1, -1):
                 k = t - t0
                 dh, da = dH[t], dA[t]
+                norms.take(t, dh)
                 mul(dh, p3[k, 1:], da[1:3])  # dz, dn
                 mul(da[2], p3[k, 0], da[0])  # dr = dn·hn·σ′(r)
                 mul(da[2], r[t], da[3])      # dhn = dn·r
@@ -614,13 +716,13 @@ class GRU(Cell):
         I = X.shape[2]
         hidden_rows = np.r_[0:2 * Hn, 3 * Hn:4 * Hn]
         grads = {
-            "weight_ih_l0": np.ascontiguousarray(G[:3 * Hn, Hn:Hn + I]),
+            "weight_ih_l0": G[:3 * Hn, Hn:Hn + I].copy(),
             "weight_hh_l0": G[hidden_rows, :Hn],
             "bias_ih_l0": G[:3 * Hn, Hn + I].copy(),
             "bias_hh_l0": G[hidden_rows, Hn + I],
         }
         # dA (r, z, n rows) is a view; dAh (r, z, hn) needs a copy, made only if asked for.
-        return Backward(grads=grads, dH=_swap(dH), gate_grads=lambda: (
+        return Backward(grads=grads, dH=_swap(dH), dH_norm=norms.norms(), gate_grads=lambda: (
             _swap(dA.reshape(T, 4 * Hn, B)[:, :3 * Hn]),
             _swap(dA[:, [0, 1, 3]].reshape(T, 3 * Hn, B))))
 

@@ -34,34 +34,11 @@ class Pass:
     @property
     def grad_norm_per_step(self) -> np.ndarray:
         """‖∂L/∂h_t‖ for t = 1..T (Frobenius norm over the batch)."""
-        return _norm_per_step(self.back.dH)
+        return self.back.dH_norm
 
     @property
     def cell_grad_norm_per_step(self) -> np.ndarray | None:
-        return None if self.back.dC is None else _norm_per_step(self.back.dC)
-
-
-def _norm_per_step(d: np.ndarray) -> np.ndarray:
-    """Frobenius norm over the batch at each step of a (T, B, H) array, in float64."""
-    T = d.shape[0]
-    inner = d.transpose(0, 2, 1)          # the cells' own contiguous layout: reshape is free
-    flat = (inner if inner.flags.c_contiguous else d).reshape(T, -1)
-    if flat.dtype == np.float64:
-        return np.sqrt(np.einsum("ij,ij->i", flat, flat))
-    # In float32, squaring entries below ~1e-19 makes subnormals, which the CPU handles in
-    # microcode (measured: 125 times slower), and entries above ~1e17 overflow a step's sum;
-    # vanishing and exploding gradients reach both. Such steps are summed in float64.
-    top = np.maximum(flat.max(axis=1), -flat.min(axis=1))
-    ok = (top > 1e-17) & (top < 1e17)     # NaN fails both
-    if ok.all():
-        return np.sqrt(np.einsum("ij,ij->i", flat, flat).astype(np.float64))
-    sq = np.empty(T)
-    if ok.any():
-        part = flat[ok]
-        sq[ok] = np.einsum("ij,ij->i", part, part)
-    wide = flat[~ok].astype(np.float64)
-    sq[~ok] = np.einsum("ij,ij->i", wide, wide)
-    return np.sqrt(sq)
+        return self.back.dC_norm
 
 
 class Model:
