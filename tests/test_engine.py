@@ -45,6 +45,17 @@ def test_clip_by_norm_rescales_to_threshold_and_keeps_direction():
     assert not clip_grads(grads, global_norm(grads), "norm", norm)  # under threshold: untouched
 
 
+def test_global_norm_of_float32_gradients_survives_overflow_and_underflow():
+    """Squares of 1e20 overflow float32 and squares of 1e-25 underflow it; the norm must still
+    be the float64 one."""
+    rng = np.random.default_rng(1)
+    for scale in (1e20, 1e-25, 1.0):
+        wide = {"a": rng.normal(size=(30, 40)) * scale, "b": rng.normal(size=7) * scale}
+        grads = {k: v.astype(np.float32) for k, v in wide.items()}
+        want = math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads.values()))
+        assert math.isclose(global_norm(grads), want, rel_tol=1e-6), scale
+
+
 def test_clip_by_value_cuts_each_component():
     grads = {"a": np.array([-3.0, 0.5, 2.0])}
     assert clip_grads(grads, global_norm(grads), "value", 1.0)

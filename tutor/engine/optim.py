@@ -7,11 +7,16 @@ import numpy as np
 
 
 def global_norm(grads: dict[str, np.ndarray]) -> float:
-    """‖g‖ over all arrays, accumulated in float64 so float32 gradients cannot overflow it."""
-    if not grads:
-        return 0.0
-    flat = np.concatenate([g.ravel() for g in grads.values()], dtype=np.float64)
-    return math.sqrt(float(flat @ flat))
+    """‖g‖ over all arrays. An array's float32 sum of squares that overflows, or is too small
+    to be exact, is summed again in float64."""
+    total = 0.0
+    for g in grads.values():
+        s = float(np.vdot(g, g))
+        if not 1e-30 < s < 1e36 and g.dtype != np.float64:
+            wide = g.astype(np.float64)
+            s = float(np.vdot(wide, wide))
+        total += s
+    return math.sqrt(total)
 
 
 def clip_grads(grads: dict, norm: float, mode: str, threshold: float) -> bool:
