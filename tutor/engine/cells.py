@@ -519,7 +519,7 @@ class LSTM(Cell):
         # A step's δ, in the slab's order [di; df; do; dg], lives in this ring until its chunk
         # goes into the weight gradients.
         ring = self._buf("ring", (wg.steps, 4, Hn, B), dtype)
-        Y, Yx = self._buf("Y", (4, Hn, B), dtype), self._buf("Yx", (4, Hn, B), dtype)
+        Y = self._buf("Y", (4, Hn, B), dtype)
         M = self._buf("M", (2, Hn, B), dtype)
         v, x = self._buf("v", (Hn, B), dtype), self._buf("x", (Hn, B), dtype)
         M[1] = 0.0                           # the carry dc_{t+1}·f_{t+1}; none after step T
@@ -555,8 +555,8 @@ class LSTM(Cell):
                 mul(dc, f, carry)
                 mul(M, gc, y01)
                 add(m, y0, y3)
-                mul(Y, gates, Yx)
-                sub(Y, Yx, da)
+                mul(Y, gates, da)
+                sub(Y, da, da)
                 if not t:
                     break
                 mm(WT, da.reshape(4 * Hn, B), dh_prev)
