@@ -6,6 +6,7 @@ that may change a number: every array the API exposes must match the textbook fo
 import numpy as np
 import pytest
 
+from tutor.engine import cells
 from tutor.engine.init import init_params
 from tutor.engine.heads import loss_and_grad
 from tutor.engine.model import Model
@@ -128,8 +129,11 @@ def build(cell, task_name, B, T, H, seed, dtype=np.float64):
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("head", list(TASKS))
-@pytest.mark.parametrize("shape", [(5, 9, 6), (3, 40, 8), (1, 1, 3)])   # (B, T, H); T=40 spans
-def test_every_exposed_array_matches_the_reference(cell, head, shape):   # several chunks
+@pytest.mark.parametrize("shape", [(5, 9, 6), (3, 40, 8), (1, 1, 3)])   # (B, T, H)
+@pytest.mark.parametrize("chunk_bytes", [None, 2000])   # 2000: the backward in chunks of 1-10 steps
+def test_every_exposed_array_matches_the_reference(cell, head, shape, chunk_bytes, monkeypatch):
+    if chunk_bytes:
+        monkeypatch.setattr(cells._WeightGrads, "CHUNK_BYTES", chunk_bytes)
     B, T, H = shape
     model, params, batch, task = build(cell, TASKS[head], B, T, H, seed=hash((cell, head)) % 1000)
     ref = reference(cell, params, batch.x, batch.y, batch.mask, task.head)
@@ -157,24 +161,54 @@ def test_every_exposed_array_matches_the_reference(cell, head, shape):   # sever
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_results_of_a_call_survive_later_calls(cell):
-    """Result arrays are reused only once nothing refers to them: a kept Pass stays intact."""
-    model, _, batch, task = build(cell, "echo", 4, 12, 5, seed=1)
+@pytest.mark.parametrize("shape", [(4, 12, 5), (32, 50, 32)])   # the second: buffers on mmap
+def test_results_of_a_call_survive_later_calls(cell, shape):
+    """Result arrays are reused only once nothing refers to them: a kept Pass stays intact,
+    and so do the gate arrays it builds only when read, after later calls."""
+    B, T, H = shape
+    model, params, batch, task = build(cell, "echo", B, T, H, seed=1)
+    twin = Model(cell, {k: v.copy() for k, v in model.params.items()}, task.head)
+    want = twin.forward_backward(batch.x, batch.y, batch.mask)
     first = model.forward_backward(batch.x, batch.y, batch.mask)
-    fields = [first.cache.H, first.cache.A, first.back.dH, first.back.dA]
+    fields = [first.cache.H, first.back.dH, first.back.dH_norm]
     if cell == "lstm":
-        fields += [first.cache.C, first.cache.TC, first.back.dC]
+        fields += [first.cache.C, first.cache.TC, first.back.dC, first.back.dC_norm]
     kept = [f.copy() for f in fields]
-    other = task.batch(np.random.default_rng(99), 4, 12, np.float64)
+    other = task.batch(np.random.default_rng(99), B, T, np.float64)
     for _ in range(3):
         later = model.forward_backward(other.x, other.y, other.mask)
         assert not np.array_equal(later.back.dH, first.back.dH)
     for f, k in zip(fields, kept):
         np.testing.assert_array_equal(f, k)
+    np.testing.assert_array_equal(first.cache.A, want.cache.A)
+    np.testing.assert_array_equal(first.back.dA, want.back.dA)
     # A result nobody holds may be recycled; the numbers that come back are still right.
     del first, later
     again = model.forward_backward(batch.x, batch.y, batch.mask)
-    np.testing.assert_array_equal(again.back.dH, kept[2])
+    np.testing.assert_array_equal(again.back.dH, kept[1])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_float32_weights_with_float64_inputs_compute_in_float64(cell):
+    """The cells work in the wider of the two dtypes: float64 results, equal to those of the
+    same weights in float64 but for the float32 sum of the two biases."""
+    model, _, batch, _ = build(cell, "agreement", 6, 10, 7, seed=4, dtype=np.float32)
+    wide = {k: v.astype(np.float64) for k, v in model.params.items()}
+    X = np.asarray(batch.x, np.float64).swapaxes(0, 1)
+    last = np.random.default_rng(5).normal(size=(7, 6))
+    results = []
+    for p in (model.params, wide):
+        c = cells.make_cell(cell)
+        cache = c.forward(p, X)
+        results.append((cache.H, c.backprop(p, cache, last)))
+    (h32, b32), (h64, b64) = results
+    assert h32.dtype == b32.dH.dtype == np.float64
+    close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    close(h32, h64)
+    close(b32.dH, b64.dH)
+    for name in b64.grads:
+        assert b32.grads[name].dtype == np.float64
+        close(b32.grads[name], b64.grads[name])
 
 
 @pytest.mark.parametrize("cell", CELLS)
