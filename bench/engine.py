@@ -21,6 +21,12 @@ contender alike, each figure the median of repeated timings:
   the per-step norms, with the engine's weights taken from the torch modules by PyTorch's
   names (`Model.from_arrays`), for every cell and head;
 - the engine at the lessons' shapes: batch 32, hidden 32, T = 50 and T = 200.
+
+    python bench/engine.py --cells lstm --runs 10
+
+repeats only the main comparison in ten fresh processes, one after another, and prints each run's
+ratios and their median, lowest and highest: a single run's ratio moves by a few percent with the
+state of the machine and of the process (which memory it got, on which pages).
 """
 from __future__ import annotations
 
@@ -30,8 +36,10 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
@@ -258,6 +266,52 @@ def check_against_torch(cell, task_name, B=8, T=12, H=16, seed=3):
 
 # ---- report ----
 
+def main_rates(cells, repeats, seconds, use_torch) -> dict:
+    """Per cell, steps per second of the engine, then (with torch) the torch loop and fused."""
+    out = {}
+    for cell in cells:
+        runners = [EngineRunner(cell, **MAIN)]
+        if use_torch:
+            runners += [TorchRunner(cell, fused=False, **MAIN),
+                        TorchRunner(cell, fused=True, **MAIN)]
+        out[cell] = time_interleaved(runners, repeats, seconds)
+    return out
+
+
+def run_many(args, use_torch):
+    if not use_torch:
+        sys.exit("--runs compares with PyTorch: run this script with a Python that has torch")
+    print(f"NumPy {np.__version__}, PyTorch {torch.__version__}, Python "
+          f"{platform.python_version()}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f} at start; one thread each")
+    print(f"The main comparison (batch {MAIN['batch']}, T = {MAIN['seq_len']}, hidden "
+          f"{MAIN['hidden']}, {MAIN['task']}) in {args.runs} fresh processes, each the median of "
+          f"{args.repeats} interleaved timings; × engine's steps per second over torch's")
+    command = [sys.executable, os.path.abspath(__file__), "--json-main", "--cells", *args.cells,
+               "--repeats", str(args.repeats), "--seconds", str(args.seconds)]
+    ratios = {cell: ([], []) for cell in args.cells}
+    for k in range(1, args.runs + 1):
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(f"run {k} failed: {done.stderr.strip().splitlines()[-1:]}")
+        rates = json.loads(done.stdout.strip().splitlines()[-1])
+        parts = []
+        for cell in args.cells:
+            engine, loop, fused = rates[cell]
+            ratios[cell][0].append(engine / loop)
+            ratios[cell][1].append(engine / fused)
+            parts.append(f"{cell} ×{engine / loop:.2f} loop, ×{engine / fused:.2f} fused")
+        print(f"run {k:2}: " + "; ".join(parts), flush=True)
+    print(f"\n{'cell':5} {'× loop: median':>15} {'lowest':>7} {'highest':>8} "
+          f"{'× fused: median':>16} {'lowest':>7} {'highest':>8} {'runs ≥ 1× fused':>16}")
+    for cell, (loop, fused) in ratios.items():
+        met = sum(x >= 1 for x in fused)
+        print(f"{cell:5} {statistics.median(loop):15.2f} {min(loop):7.2f} {max(loop):8.2f} "
+              f"{statistics.median(fused):16.2f} {min(fused):7.2f} {max(fused):8.2f} "
+              f"{f'{met} of {len(fused)}':>16}")
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=15, help="timings per contender (default 15)")
@@ -265,8 +319,17 @@ def main(argv=None):
                     help="length of one timing in seconds (default 0.1)")
     ap.add_argument("--cells", nargs="+", default=list(CELLS), choices=CELLS)
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="repeat the main comparison in this many fresh processes (default 1)")
+    ap.add_argument("--json-main", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     use_torch = torch is not None and not args.no_torch
+    if args.json_main:
+        print(json.dumps(main_rates(args.cells, args.repeats, args.seconds, use_torch)))
+        return
+    if args.runs > 1:
+        run_many(args, use_torch)
+        return
 
     print(f"NumPy {np.__version__}, Python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
@@ -290,11 +353,7 @@ def main(argv=None):
     print(head)
     goals = []
     for cell in args.cells:
-        runners = [EngineRunner(cell, **MAIN)]
-        if use_torch:
-            runners += [TorchRunner(cell, fused=False, **MAIN),
-                        TorchRunner(cell, fused=True, **MAIN)]
-        rates = time_interleaved(runners, args.repeats, args.seconds)
+        rates = main_rates([cell], args.repeats, args.seconds, use_torch)[cell]
         floor_s, gflop = matmul_floor(cell, MAIN["batch"], MAIN["seq_len"], MAIN["hidden"],
                                       task.input_size)
         line = f"{cell:5} {rates[0]:8.1f} {1 / floor_s:11.1f} {rates[0] * floor_s:9.0%}"
