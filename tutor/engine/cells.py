@@ -191,7 +191,11 @@ def _negligible(x: np.ndarray, cut: float) -> bool:
 def _gate_mean(cache: Cache, gate: int) -> np.ndarray:
     """Batch-and-unit mean of one gate's block at each step."""
     T, _, Hn = cache.H.shape
-    block = _swap(cache.A)[:, gate * Hn:(gate + 1) * Hn].reshape(T, -1)   # (T, H·B)
+    return _row_means(_swap(cache.A)[:, gate * Hn:(gate + 1) * Hn].reshape(T, -1))
+
+
+def _row_means(block: np.ndarray) -> np.ndarray:
+    """Mean of each row of a (T, n) array."""
     return block @ np.full(block.shape[1], 1.0 / block.shape[1], block.dtype)  # BLAS: 4× mean()
 
 
@@ -598,8 +602,7 @@ class LSTM(Cell):
         if S is None:
             return _gate_mean(cache, 1)
         T = cache.H.shape[0]
-        block = S[:T, 1].reshape(T, -1)                       # the forget gate, (T, H·B)
-        return block @ np.full(block.shape[1], 1.0 / block.shape[1], block.dtype)
+        return _row_means(S[:T, 1].reshape(T, -1))            # the forget gate, (T, H·B)
 
 
 class GRU(Cell):
