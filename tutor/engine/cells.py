@@ -64,10 +64,6 @@ class Cache:
             self._A, self._gates = self._gates(), None
         return self._A
 
-    @A.setter
-    def A(self, value):
-        self._A, self._gates = value, None
-
 
 class Backward:
     """What the backward pass found:
@@ -97,20 +93,10 @@ class Backward:
         self._materialise()
         return self._dA
 
-    @dA.setter
-    def dA(self, value):
-        self._materialise()
-        self._dA = value
-
     @property
     def dAh(self) -> np.ndarray | None:
         self._materialise()
         return self._dAh
-
-    @dAh.setter
-    def dAh(self, value):
-        self._materialise()
-        self._dAh = value
 
 
 _HUGE = 1 << 21                             # a transparent huge page on x86-64 Linux
