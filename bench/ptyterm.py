@@ -34,8 +34,13 @@ KEYS = {"space": b" ", "enter": b"\r", "escape": b"\x1b", "tab": b"\t", "ctrl+c"
 
 class PtyTerm:
     def __init__(self, argv: Sequence[str], cols: int = 80, rows: int = 24,
-                 env: dict[str, str] | None = None, cwd: str | None = None):
+                 env: dict[str, str] | None = None, cwd: str | None = None,
+                 controlling: bool = True):
+        """controlling=False starts the program in a session of its own with the pty as its
+        stdio but not its controlling terminal (as `setsid` does): closing the pty then sends
+        it no SIGHUP."""
         self.argv = list(argv)
+        self.controlling = controlling
         self.cols, self.rows = cols, rows
         self.env = dict(os.environ)
         self.env.update({"TERM": "xterm-256color", "COLORTERM": "truecolor",
@@ -62,7 +67,8 @@ class PtyTerm:
 
         def child_setup():
             os.setsid()
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            if self.controlling:
+                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
         self.proc = subprocess.Popen(self.argv, stdin=slave, stdout=slave, stderr=slave,
                                      env=self.env, cwd=self.cwd, preexec_fn=child_setup,
@@ -234,8 +240,8 @@ class _Locked:
 
 
 def lab_command(option: str | None) -> list[str]:
-    """The command that opens the lab: `--cmd` if given, else `rnn-tutor lab` when the CLI has it,
-    else `python -m tutor.ui.lab`."""
+    """The command that opens the lab: `--cmd` if given, else the installed `rnn-tutor lab`, else
+    `python -m tutor lab` from this checkout."""
     import shlex
     import shutil
     import sys
@@ -243,23 +249,7 @@ def lab_command(option: str | None) -> list[str]:
     if option:
         return shlex.split(option)
     exe = shutil.which("rnn-tutor")
-    if exe:
-        try:
-            out = subprocess.run([exe, "lab", "--help"], capture_output=True, text=True,
-                                 timeout=20)
-            if out.returncode == 0:
-                return [exe, "lab"]
-        except (OSError, subprocess.SubprocessError):
-            pass
-    for argv in ([sys.executable, "-m", "tutor", "lab"], [sys.executable, "-m", "tutor.ui.lab"]):
-        try:
-            out = subprocess.run(argv + ["--help"], capture_output=True, text=True, timeout=20,
-                                 cwd=repo_root())
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if out.returncode == 0:
-            return argv
-    return [sys.executable, "-m", "tutor.ui.lab"]
+    return [exe, "lab"] if exe else [sys.executable, "-m", "tutor", "lab"]
 
 
 def repo_root() -> str:

@@ -27,6 +27,9 @@ import time
 
 from ptyterm import PtyTerm, lab_command, repo_root
 
+sys.path.insert(0, repo_root())
+from tutor.blas import ONE_THREAD  # noqa: E402
+
 GOAL = 0.80
 STEP = re.compile(r"\bstep (\d+)\b")
 DEFAULTS = {"cell": "lstm", "task": "adding", "seq-len": "50"}
@@ -80,8 +83,7 @@ def headless_rate(argv: list[str], warmup: float, seconds: float,
     one_thread: with BLAS/OpenMP limited to one thread, as the lab's worker is."""
     env = dict(os.environ)
     if one_thread:
-        env.update({k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                     "MKL_NUM_THREADS")})
+        env.update(ONE_THREAD)
     proc = subprocess.Popen(argv + ["--steps", "10000000", "--log-every", "10"],
                             stdout=subprocess.PIPE, text=True, cwd=repo_root(), env=env)
     points = []
@@ -115,12 +117,7 @@ def main() -> int:
     for item in args.set:
         key, _, value = item.partition("=")
         settings[key.replace("_", "-")] = value
-    lab = lab_command(args.cmd)
-    # The stand-in `python -m tutor.ui.lab` takes key=value; the real CLI takes flags.
-    if lab[-1] == "tutor.ui.lab":
-        lab = lab + [f"{k.replace('-', '_')}={v}" for k, v in settings.items()]
-    else:
-        lab = lab + flags(settings)
+    lab = lab_command(args.cmd) + flags(settings)
     train = train_command(args.train_cmd) + flags(settings)
     print(f"settings: {' '.join(flags(settings))}")
     apps, heads, heads1 = [], [], []

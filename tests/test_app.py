@@ -4,9 +4,11 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Footer, Markdown
 
-from tutor.ui.app import TooSmall, TutorApp, WIDE_COLUMNS, long_description
+from tutor.ui.app import TooSmall, TutorApp, WIDE_COLUMNS
+from tutor.ui.lab_keys import long_description
 from tutor.ui.help_screen import HelpScreen
-from tutor.ui.lab import LAB_BINDINGS, LabPane
+from tutor.ui.lab import LabPane
+from tutor.ui.lab_keys import LAB_BINDINGS
 from tutor.ui.map_view import MapView
 from tutor.ui.settings_screen import SettingsScreen
 from tutor.ui.worked_view import WorkedView
@@ -154,7 +156,7 @@ async def test_n_and_p_move_through_lessons_and_load_each_preset(lessons_dir, da
         await opened(pilot, "Worked numbers")
         assert isinstance(app.lab_widget, WorkedView) and app.lab_widget.cell == "gru"
         assert app.lab_pane is None
-        assert not pane.trainer.alive                     # the old lab's worker is gone
+        assert not pane.session.trainer.alive                     # the old lab's worker is gone
 
         await pilot.press("n")                            # mode none: the lesson alone
         await opened(pilot, "Just reading")
@@ -386,7 +388,7 @@ async def test_quit_keys_stop_the_worker(lessons_dir, data_dir):
             await started(pilot)
             pane = app.lab_pane
             await wait_for_worker(pilot, pane)
-            pid = pane.trainer.pid
+            pid = pane.session.trainer.pid
             assert pid_alive(pid)
             await pilot.press(key)
             await pilot.pause()
@@ -400,11 +402,11 @@ async def test_switching_cells_fifty_times_leaves_one_worker(lessons_dir, data_d
         await started(pilot)
         pane = app.lab_pane
         await wait_for_worker(pilot, pane)
-        pid = pane.trainer.pid
+        pid = pane.session.trainer.pid
         for i in range(50):
             await pilot.press("1234"[i % 4])
         await pilot.pause(0.3)
-        assert pane.trainer.pid == pid and pane.trainer.alive
+        assert pane.session.trainer.pid == pid and pane.session.trainer.alive
         assert pane.settings.cell == "irnn"              # the 50th key was 2
         import multiprocessing
         assert len(multiprocessing.active_children()) == 1

@@ -50,19 +50,23 @@ async def test_random_keys_and_resizes_leave_the_app_working(lessons_dir, data_d
         await opened(pilot, "A long read")
 
 
-async def test_lab_only_mode_has_no_lesson_keys(data_dir):
-    app = TutorApp(lab_only_settings=Settings(cell="gru", task="echo", seq_len=10, hidden=8,
-                                              batch=8), lab_paused=True)
+async def test_the_lab_alone_has_no_lesson_keys(data_dir):
+    from tutor.lab.modes import TrainLab
+    from tutor.ui.host import HostApp
+    from tutor.ui.lab import LabPane
+
+    app = HostApp(TrainLab(Settings(cell="gru", task="echo", seq_len=10, hidden=8, batch=8)),
+                  "rnn-tutor lab", paused=True)
     async with app.run_test(size=(80, 24)) as pilot:
-        await started(pilot)
-        assert app.lesson_pane is None and app.showing == "lab"
-        assert app.lab_pane.settings.cell == "gru"
+        await pilot.pause(0.3)
+        pane = app.query_one(LabPane)
+        assert pane.settings.cell == "gru"
         await pilot.press("n", "p", "o", "v")
         await pilot.pause()
-        assert app.screen is app.main_screen and app.showing == "lab"
+        assert app.screen is app.screen_stack[0] and len(app.screen_stack) == 1
         await pilot.press("1")
         await pilot.pause()
-        assert app.lab_pane.settings.cell == "rnn"
+        assert pane.settings.cell == "rnn"
 
 
 async def test_an_empty_lessons_folder_says_so(tmp_path, data_dir):

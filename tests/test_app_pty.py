@@ -38,9 +38,10 @@ def tutor_term(tmp_path):
     lessons = write_lessons(tmp_path / "lessons")
     env = {"RNN_TUTOR_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": os.getcwd()}
 
-    def start(argv=None, cols=80, rows=24) -> PtyTerm:
-        argv = argv or [sys.executable, "-m", "tutor.ui.app", "--lessons", str(lessons)]
-        term = PtyTerm(argv, cols=cols, rows=rows, env=env, cwd=os.getcwd())
+    def start(argv=None, cols=80, rows=24, controlling=True) -> PtyTerm:
+        argv = argv or [sys.executable, "-m", "tutor", "--lessons", str(lessons)]
+        term = PtyTerm(argv, cols=cols, rows=rows, env=env, cwd=os.getcwd(),
+                       controlling=controlling)
         # shutil.get_terminal_size (which Textual uses) prefers these to the pty's real size,
         # so with them set a resize would never reach the app.
         term.env.pop("COLUMNS", None)
@@ -100,6 +101,28 @@ def test_dropped_connection_leaves_no_process(tutor_term):
         os.close(term._master)
         term._master = -1
         term.proc.wait(timeout=10)
+        deadline = time.monotonic() + 3
+        while any(alive(pid) for pid in kids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in kids if alive(pid)]
+    finally:
+        term.close()
+
+
+def test_a_terminal_lost_without_sighup_is_noticed_within_two_seconds(tutor_term):
+    """Started as under setsid (the pty is not its controlling terminal), the tutor gets no
+    SIGHUP when the pty closes; Textual's input thread would then spin at EOF for ever. The
+    watchdog notices the hung-up terminal and the app exits, leaving nothing behind."""
+    term = tutor_term(controlling=False)
+    try:
+        term.wait_for(lambda t: "First steps" in t.text, timeout=30)
+        term.send("v")
+        kids = wait_for_worker(term)
+        t0 = time.monotonic()
+        os.close(term._master)
+        term._master = -1
+        term.proc.wait(timeout=10)
+        assert time.monotonic() - t0 < 2.0
         deadline = time.monotonic() + 3
         while any(alive(pid) for pid in kids) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -163,7 +163,7 @@ def lab_step(pane) -> int:
 
 async def wait_for_worker(pilot, pane, timeout: float = 20.0) -> None:
     """Until the lab's worker process is up."""
-    await wait_for(pilot, lambda: pane.trainer is not None and pane.trainer.alive,
+    await wait_for(pilot, lambda: pane.session.trainer.alive,
                    timeout, "the lab's worker to start")
 
 

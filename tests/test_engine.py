@@ -12,7 +12,7 @@ from tutor.engine.optim import clip_grads, global_norm
 
 
 def test_engine_imports_without_textual():
-    code = ("import sys, tutor.engine, tutor.engine.run, tutor.engine.worker\n"
+    code = ("import sys, tutor.engine, tutor.engine.run, tutor.lab, tutor.lab.worker, tutor.lab.session\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'plotext')]\n"
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

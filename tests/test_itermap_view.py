@@ -1,10 +1,14 @@
 """The iterated-map explorer driven by keys, and `run_map` off a terminal."""
 import numpy as np
+import math
+
 import pytest
 
 from tutor.explorers import itermap
-from tutor.ui.map_view import CobwebChart, MapView, ProductChart, log_ticks, nice_ticks, run_map
-from tutor.ui.worked_view import ViewHostApp
+from tutor.lab.modes import MapLab
+from tutor.ui.axes import log_ticks, nice_ticks
+from tutor.ui.host import HostApp
+from tutor.ui.map_view import CobwebChart, MapView, ProductChart, run_map
 
 
 def screen_text(app) -> str:
@@ -12,7 +16,7 @@ def screen_text(app) -> str:
 
 
 def host(**kw):
-    return ViewHostApp(lambda: MapView(**kw), "test")
+    return HostApp(MapLab(**kw), "test")
 
 
 async def test_raising_w_turns_the_sink_into_a_source_and_the_product_explodes():
@@ -123,12 +127,14 @@ async def test_key_mashing_at_tiny_and_normal_sizes():
 
 
 def test_log_ticks_are_whole_powers_within_range():
-    assert log_ticks(-20.3, 0.0) == [-20, -15, -10, -5, 0]
-    assert log_ticks(-0.4, 0.4) == [0]
-    assert log_ticks(-300, 5) == [-300, -200, -100, 0]
-    for lo, hi in [(-7.2, 3.1), (0.0, 30.0), (-1.5, -1.2)]:
-        ticks = log_ticks(lo, hi)
+    # The map's log axis shares the lab's tick maths (tutor/ui/axes.py).
+    assert log_ticks(-20.3, 0.0, 5)[0] == [-20, -15, -10, -5, 0]
+    assert log_ticks(-0.4, 0.4, 5)[0] == [0]
+    for lo, hi in [(-300, 5), (-7.2, 3.1), (0.0, 30.0), (-1.5, -1.2)]:
+        ticks, labels = log_ticks(lo, hi, 5)
         assert 1 <= len(ticks) <= 5 and all(isinstance(t, int) for t in ticks)
+        assert all(math.floor(lo) <= t <= math.ceil(hi) for t in ticks)
+        assert len({b - a for a, b in zip(ticks, ticks[1:])}) <= 1      # evenly spaced
 
 
 def test_bad_settings_are_refused():
@@ -152,9 +158,9 @@ def test_run_map_refuses_bad_input_in_one_line(capsys):
 
 
 def test_nice_ticks_are_round_and_inside():
-    assert nice_ticks(-2.64, 2.64) == [-2.0, -1.0, 0.0, 1.0, 2.0]
-    assert nice_ticks(-4.6, 3.0) == [-4.0, -2.0, 0.0, 2.0]
-    for lo, hi in [(-0.98, 1.18), (-22.0, 22.0), (0.3, 0.31), (-11.2, -9.9)]:
-        ticks = nice_ticks(lo, hi)
+    assert nice_ticks(-2.64, 2.64, 5) == [-2.0, 0.0, 2.0]
+    assert nice_ticks(-4.6, 3.0, 5) == [-4.0, -2.0, 0.0, 2.0]
+    for lo, hi in [(-0.98, 1.18), (-22.0, 22.0), (0.3, 0.31), (-11.2, -9.9), (-0.4, 0.0)]:
+        ticks = nice_ticks(lo, hi, 5)
         assert 1 <= len(ticks) <= 5 and all(lo - 1e-9 <= t <= hi + 1e-9 for t in ticks)
         assert "-0" not in [f"{t:g}" for t in ticks]

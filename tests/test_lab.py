@@ -10,9 +10,12 @@ import pytest
 from textual_plotext.plot import Plot
 
 from tutor.engine import Settings
-from tutor.ui.charts import GatesChart, LossChart
+from tutor.lab.modes import TrainLab
+from tutor.ui.host import HostApp
+from tutor.ui.lab_charts import GatesChart, LossChart
 from tutor.ui.help_screen import HelpScreen
-from tutor.ui.lab import LAB_BINDINGS, LabApp, LabPane
+from tutor.ui.lab import LabPane
+from tutor.ui.lab_keys import LAB_BINDINGS
 from tutor.ui.settings_screen import SettingsScreen
 
 FAST = Settings(cell="rnn", task="echo", seq_len=10, hidden=8, batch=8)
@@ -27,6 +30,10 @@ async def until(pilot, condition, timeout: float = 15.0, what: str = "condition"
         await pilot.pause(0.05)
 
 
+def lab_app(settings, **kwargs) -> HostApp:
+    return HostApp(TrainLab(settings), "rnn-tutor lab", **kwargs)
+
+
 def pane_of(app) -> LabPane:
     return app.query_one(LabPane)
 
@@ -37,9 +44,9 @@ def main_run(pane):
 
 async def trained(pilot, pane, steps: int = 3):
     """Wait until the current generation has reported `steps` steps."""
-    gen = pane.trainer.generation if pane.trainer else None
-    await until(pilot, lambda: pane.trainer is not None and pane.history.runs
-                and pane.history.generation == pane.trainer.generation
+    gen = pane.session.generation
+    await until(pilot, lambda: pane.session.started and pane.history.runs
+                and pane.history.generation == pane.session.generation
                 and all(r.step >= steps for r in pane.history.runs.values()),
                 what=f"{steps} steps of generation {gen}")
 
@@ -66,15 +73,15 @@ def worker_pids() -> list[int]:
 
 
 async def test_cell_keys_start_fresh_runs_of_that_cell():
-    app = LabApp(FAST)
+    app = lab_app(FAST)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = pane_of(app)
         await trained(pilot, pane)
         for key, cell in (("3", "lstm"), ("4", "gru"), ("2", "irnn"), ("1", "rnn")):
-            gen = pane.trainer.generation
+            gen = pane.session.generation
             await pilot.press(key)
             assert pane.settings.cell == cell
-            assert pane.trainer.generation == gen + 1
+            assert pane.session.generation == gen + 1
             await trained(pilot, pane)
             assert main_run(pane).settings.cell == cell
             assert f"{cell} echo T=10" in pane.status_text
@@ -83,18 +90,18 @@ async def test_cell_keys_start_fresh_runs_of_that_cell():
 
 
 async def test_clip_keys_apply_live_and_mark_the_chart():
-    app = LabApp(FAST)
+    app = lab_app(FAST)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = pane_of(app)
         await trained(pilot, pane, 5)
-        gen = pane.trainer.generation
+        gen = pane.session.generation
         await pilot.press("c")
         assert pane.settings.clip == 1.0 and "clip norm 1" in pane.status_text
         await pilot.press("right_square_bracket")
         assert pane.settings.clip == 2.0
         await pilot.press("left_square_bracket", "left_square_bracket")
         assert pane.settings.clip == 0.5
-        assert pane.trainer.generation == gen               # no restart
+        assert pane.session.generation == gen               # no restart
         await until(pilot, lambda: len(main_run(pane).events) == 4, what="four markers")
         steps = [s for s, _ in main_run(pane).events]
         assert steps == sorted(steps) and steps[0] >= 5
@@ -112,11 +119,11 @@ async def test_clip_keys_apply_live_and_mark_the_chart():
 
 
 async def test_seq_len_and_lr_keys_restart_with_new_values():
-    app = LabApp(FAST)
+    app = lab_app(FAST)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = pane_of(app)
         await trained(pilot, pane)
-        gen = pane.trainer.generation
+        gen = pane.session.generation
         await pilot.press("T")
         assert pane.settings.seq_len == 15
         await pilot.press("t", "t")
@@ -125,15 +132,15 @@ async def test_seq_len_and_lr_keys_restart_with_new_values():
         assert pane.settings.lr == pytest.approx(0.02)
         await pilot.press("minus", "minus")
         assert pane.settings.lr == pytest.approx(0.005)
-        assert pane.trainer.generation == gen + 6
+        assert pane.session.generation == gen + 6
         await trained(pilot, pane)
         run = main_run(pane)
         assert run.settings.seq_len == 5 and run.settings.lr == pytest.approx(0.005)
-        assert len(run.h) == 5
+        assert len(run.latest["grad_norm_per_step"]) == 5
 
 
 async def test_seed_preset_reset_pace_keys():
-    app = LabApp(FAST)
+    app = lab_app(FAST)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = pane_of(app)
         await trained(pilot, pane)
@@ -143,10 +150,10 @@ async def test_seed_preset_reset_pace_keys():
         assert pane.settings != pane.preset
         await pilot.press("0")
         assert pane.settings == pane.preset == FAST
-        gen = pane.trainer.generation
+        gen = pane.session.generation
         await trained(pilot, pane, 20)
         await pilot.press("r")
-        assert pane.trainer.generation == gen + 1 and pane.settings == FAST
+        assert pane.session.generation == gen + 1 and pane.settings == FAST
         await trained(pilot, pane, 1)
         assert main_run(pane).step < 20 or main_run(pane).loss.count >= 1
         paces = []
@@ -163,7 +170,7 @@ async def test_seed_preset_reset_pace_keys():
 
 
 async def test_pause_and_single_steps():
-    app = LabApp(FAST, paused=True)
+    app = lab_app(FAST, paused=True)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = pane_of(app)
         assert pane.paused and "paused" in pane.status_text
@@ -189,11 +196,11 @@ async def test_pause_and_single_steps():
 
 
 async def test_fifty_cell_switches_leave_one_worker():
-    app = LabApp(FAST)
+    app = lab_app(FAST)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = pane_of(app)
         await trained(pilot, pane)
-        pid = pane.trainer.pid
+        pid = pane.session.trainer.pid
         for i in range(50):
             await pilot.press("1234"[i % 4])
         await trained(pilot, pane)
@@ -208,7 +215,7 @@ async def test_fifty_cell_switches_leave_one_worker():
 
 
 async def test_divergence_shows_as_a_state_and_r_recovers():
-    app = LabApp(DIVERGES)
+    app = lab_app(DIVERGES)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = pane_of(app)
         await until(pilot, lambda: "diverged at step 2, press r to reset" in pane.status_text,
@@ -216,10 +223,10 @@ async def test_divergence_shows_as_a_state_and_r_recovers():
         await pilot.pause(0.6)                               # a few frames after it
         loss_chart = pane.query_one(LossChart)
         assert "diverged @2" in loss_chart.plain_lines[0]
-        assert pane.trainer.alive
-        gen = pane.trainer.generation
+        assert pane.session.trainer.alive
+        gen = pane.session.generation
         await pilot.press("r")
-        assert pane.trainer.generation == gen + 1
+        assert pane.session.generation == gen + 1
         await until(pilot, lambda: pane.history.generation == gen + 1
                     and "diverged at step 2" in pane.status_text, what="the same again")
         await pilot.press("3")                               # a sane cell trains on
@@ -247,7 +254,7 @@ async def test_no_nan_or_inf_reaches_plotext(monkeypatch):
     for name in ("plot", "scatter", "horizontal_line", "vertical_line", "xlim", "ylim",
                  "xticks", "yticks", "text"):
         spy(name)
-    app = LabApp(DIVERGES.replace(cell="lstm", radius=40.0, lr=1.0))
+    app = lab_app(DIVERGES.replace(cell="lstm", radius=40.0, lr=1.0))
     async with app.run_test(size=(160, 45)) as pilot:
         pane = pane_of(app)
         await until(pilot, lambda: "diverged at step" in pane.status_text, what="divergence")
@@ -259,7 +266,7 @@ async def test_no_nan_or_inf_reaches_plotext(monkeypatch):
 
 
 async def test_compare_mode_overlays_three_cells_with_a_legend():
-    app = LabApp(FAST)
+    app = lab_app(FAST)
     async with app.run_test(size=(160, 45)) as pilot:
         pane = pane_of(app)
         await pilot.press("x")
@@ -276,7 +283,7 @@ async def test_compare_mode_overlays_three_cells_with_a_legend():
 
 
 async def test_small_terminal_pages_through_the_charts():
-    app = LabApp(FAST)
+    app = lab_app(FAST)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = pane_of(app)
         await trained(pilot, pane)
@@ -293,7 +300,7 @@ async def test_small_terminal_pages_through_the_charts():
 
 
 async def test_wide_terminal_shows_every_chart():
-    app = LabApp(FAST.replace(cell="lstm"))
+    app = lab_app(FAST.replace(cell="lstm"))
     async with app.run_test(size=(160, 45)) as pilot:
         pane = pane_of(app)
         await trained(pilot, pane)
@@ -304,7 +311,7 @@ async def test_wide_terminal_shows_every_chart():
 
 
 async def test_redraws_only_changed_charts():
-    app = LabApp(FAST, paused=True)
+    app = lab_app(FAST, paused=True)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = pane_of(app)
         await pilot.press("s")
@@ -323,7 +330,7 @@ async def test_redraws_only_changed_charts():
 
 
 async def test_settings_panel_applies_validates_and_cancels():
-    app = LabApp(FAST)
+    app = lab_app(FAST)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = pane_of(app)
         await trained(pilot, pane)
@@ -348,7 +355,7 @@ async def test_settings_panel_applies_validates_and_cancels():
         assert not isinstance(app.screen, SettingsScreen)
         assert pane.settings == FAST.replace(cell="irnn", seq_len=20, clip=0.5)
         await trained(pilot, pane)
-        assert len(main_run(pane).h) == 20
+        assert len(main_run(pane).latest["grad_norm_per_step"]) == 20
         await pilot.press("e")
         app.screen.query_one("#field-lr").value = "7"
         await pilot.press("escape")
@@ -359,7 +366,7 @@ async def test_every_lab_binding_has_a_description_and_quit_keys_work():
     assert all(b.description for b in LAB_BINDINGS)
     keys = {k for b in LAB_BINDINGS for k in b.key.split(",")}
     assert {"space", "r", "1", "2", "3", "4", "c"} <= keys
-    app = LabApp(FAST)
+    app = lab_app(FAST)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("question_mark")
         await pilot.pause(0.2)
@@ -374,7 +381,7 @@ async def test_every_lab_binding_has_a_description_and_quit_keys_work():
         await pilot.pause(0.2)
         assert not isinstance(app.screen, HelpScreen)
     for quit_key in ("q", "ctrl+c", "ctrl+q"):
-        app = LabApp(FAST)
+        app = lab_app(FAST)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause(0.2)
             await pilot.press(quit_key)
@@ -384,19 +391,19 @@ async def test_every_lab_binding_has_a_description_and_quit_keys_work():
 
 
 async def test_max_steps_stops_the_run_and_says_so():
-    app = LabApp(FAST, max_steps=30)
+    app = lab_app(FAST, max_steps=30)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = pane_of(app)
         await until(pilot, lambda: "stopped after 30 steps" in pane.status_text, what="stop")
         await pilot.pause(0.4)
         assert main_run(pane).step == 30
         await pilot.press("r")                              # a reset runs 30 more
-        await until(pilot, lambda: pane.history.generation == pane.trainer.generation
+        await until(pilot, lambda: pane.history.generation == pane.session.generation
                     and main_run(pane).step == 30, what="30 steps again")
 
 
 async def test_too_small_shows_a_message_and_recovers():
-    app = LabApp(FAST)
+    app = lab_app(FAST)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = pane_of(app)
         await pilot.resize_terminal(26, 8)
@@ -410,11 +417,11 @@ async def test_too_small_shows_a_message_and_recovers():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"fps": 0}, "--fps must be a number between 0 and 60"),
+    ({"fps": 0}, "--fps must be above 0 and at most 60"),
     ({"max_steps": -3}, "--steps must be a positive whole number"),
     ({"settings": Settings(lr=-1.0)}, "learning rate must be above 0")])
 def test_run_lab_refuses_bad_arguments_in_one_line(kwargs, message, capsys):
-    from tutor.ui.lab import run_lab
+    from tutor.ui.host import run_lab
 
     assert run_lab(**kwargs) == 2
     err = capsys.readouterr().err

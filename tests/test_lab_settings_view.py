@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from tutor.engine import Settings
-from tutor.ui.lab import LabApp
+from tutor.lab.modes import TrainLab
+from tutor.ui.host import HostApp
 from tutor.ui.settings_screen import FIELDS, SettingsScreen
 
 FAST = Settings(cell="rnn", task="echo", seq_len=10, hidden=8, batch=8)
@@ -16,7 +17,7 @@ def screen_text(app) -> str:
 
 @pytest.mark.parametrize("size", [(80, 24), (100, 40)])
 async def test_a_focused_number_field_shows_what_is_typed(size):
-    app = LabApp(FAST, paused=True)
+    app = HostApp(TrainLab(FAST), "rnn-tutor lab", paused=True)
     async with app.run_test(size=size) as pilot:
         await pilot.press("e")
         assert isinstance(app.screen, SettingsScreen)

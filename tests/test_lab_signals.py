@@ -56,8 +56,8 @@ def read_until(fd: int, needle: bytes, timeout: float) -> bytes:
 def test_signal_exits_within_a_second_and_leaves_no_worker(sig):
     master, slave = os.openpty()
     env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": ROOT}
-    proc = subprocess.Popen([sys.executable, "-m", "tutor.ui.lab", "cell=rnn", "task=echo",
-                             "seq_len=10"], stdin=slave, stdout=slave, stderr=slave, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "tutor", "lab", "--cell", "rnn", "--task",
+                             "echo", "--seq-len", "10"], stdin=slave, stdout=slave, stderr=slave, env=env,
                             cwd=ROOT, start_new_session=True)
     os.close(slave)
     try:

@@ -9,9 +9,11 @@ from rich.text import Text
 from textual_plotext.plot import Plot
 
 from tutor.engine import Settings
-from tutor.engine.worker import RunUpdate
-from tutor.ui.charts import (BoundedSeries, LabHistory, Legend, aggregate, ansi_line,
-                             clean_log10, log_ticks, nice_ceil, nice_ticks, _changed_span)
+from tutor.engine.tasks import get_task
+from tutor.lab.history import BoundedSeries, LabHistory
+from tutor.lab.protocol import RunUpdate, Update
+from tutor.ui.axes import aggregate, clean_log10, log_ticks, nice_ceil, nice_ticks
+from tutor.ui.chart_base import Legend, _changed_span, ansi_line
 from tutor.ui.settings_screen import FIELDS, format_field, parse_field
 
 
@@ -125,13 +127,13 @@ def test_history_drops_non_finite_and_stale_generations():
     s = Settings(cell="rnn")
     history.reset(3, {"main": s})
     run = history.runs["main"]
-    update = RunUpdate("main", s, run.baseline, steps=[1, 2, 3], loss=[1.0, math.nan, math.inf],
+    baseline = get_task(s.task).baseline(s.seq_len)
+    update = RunUpdate("main", s, baseline, steps=[1, 2, 3], loss=[1.0, math.nan, math.inf],
                        accuracy=[None] * 3, grad_norm=[2.0, math.inf, 0.0],
                        clipped=[False] * 3, step=3, status="diverged", diverged_at=2)
-    from tutor.engine.worker import Update
-    assert not history.absorb(Update(2, False, None, {"main": update}))
+    assert not history.absorb(Update(2, {"main": update}))
     assert run.step == 0
-    assert history.absorb(Update(3, False, None, {"main": update}))
+    assert history.absorb(Update(3, {"main": update}))
     assert run.loss.points() == ([1], [1.0])
     assert run.log_grad_norm.points() == ([1], [pytest.approx(math.log10(2))])
     assert run.diverged_at == 2
@@ -167,8 +169,7 @@ def test_parse_field_says_what_is_wrong_in_one_line(name, text, message):
 async def test_vanished_gradients_sit_on_the_floor_and_overflow_is_named(monkeypatch):
     from textual.app import App
 
-    from tutor.engine.worker import Update
-    from tutor.ui.charts import GradPerStepChart
+    from tutor.ui.lab_charts import GradPerStepChart
 
     drawn: list[list[float]] = []
     original = Plot.plot
@@ -182,10 +183,11 @@ async def test_vanished_gradients_sit_on_the_floor_and_overflow_is_named(monkeyp
     s = Settings(cell="rnn", seq_len=6)
     history.reset(1, {"main": s})
     h = np.array([0.0, 0.0, 1e-30, 1e-10, 1e-3, 1.0])
-    update = RunUpdate("main", s, history.runs["main"].baseline, steps=[5], loss=[0.2],
+    update = RunUpdate("main", s, get_task(s.task).baseline(s.seq_len), steps=[5], loss=[0.2],
                        accuracy=[None], grad_norm=[1.0], clipped=[False], step=5,
-                       grad_norm_per_step=h, first_grad_norm_per_step=h * 0 + 1e-3)
-    history.absorb(Update(1, False, None, {"main": update}))
+                       latest={"grad_norm_per_step": h},
+                       first={"grad_norm_per_step": h * 0 + 1e-3})
+    history.absorb(Update(1, {"main": update}))
 
     class Host(App):
         def compose(self):
@@ -198,8 +200,8 @@ async def test_vanished_gradients_sit_on_the_floor_and_overflow_is_named(monkeyp
         current = drawn[-1]
         assert current[0] == current[1] == min(current) and current[2] > current[0]
         h[3] = np.inf
-        update.grad_norm_per_step = h
-        history.absorb(Update(1, False, None, {"main": update}))
+        update.latest = {"grad_norm_per_step": h}
+        history.absorb(Update(1, {"main": update}))
         drawn.clear()
         chart.redraw(force=True)
         assert "overflowed" in chart.plain_lines[0] or "(inf)" in chart.plain_lines[0]

@@ -340,7 +340,7 @@ def _(lesson, seeds, full):
 
 def _explore(lesson: Lesson, **changes):
     from tutor.explorers.itermap import explore
-    args = dict(kind=lesson.map_kind, w=lesson.map_w, b=lesson.map_b, x0=lesson.map_x0)
+    args = dict(kind=lesson.lab.kind, w=lesson.lab.w, b=lesson.lab.b, x0=lesson.lab.x0)
     args.update(changes)
     return explore(args["kind"], args["w"], args["b"], args["x0"])
 
@@ -768,7 +768,7 @@ def _(lesson):
 @no_seed("worked-example", "setup", "the lesson's inputs, target, η and weights are the example's")
 def _(lesson):
     from tutor.explorers import worked
-    p = worked.example_params(lesson.worked_cell)
+    p = worked.example_params(lesson.lab.cell)
     ok = (worked.INPUTS == ((0.5, 1.0), (1.0, -0.5), (-0.5, 0.5)) and worked.TARGET == -0.5
           and worked.LEARNING_RATE == 0.1
           and np.array_equal(p["weight_ih_l0"], [[0.5, -0.3], [0.2, 0.4]])
@@ -785,7 +785,7 @@ def _(lesson):
          "(t = 3, 2, 1), loss after one step ≈ 0.0022")
 def _(lesson):
     from tutor.explorers.worked import build_example
-    ex = build_example(lesson.worked_cell)
+    ex = build_example(lesson.lab.cell)
     by_label = {line.label: line.value for line in ex.lines}
     norms = np.linalg.norm(ex.before.back.dH.reshape(3, -1), axis=1)
     ok = (math.isclose(by_label["pre-activation a_1[1]"], 0.55, abs_tol=5e-5)
@@ -1018,8 +1018,8 @@ def test_the_lessons_cover_the_topic(topic, lesson_set):
 
 def test_the_explorer_lessons_and_the_playground_exist(lesson_set):
     modes = {lesson.mode: lesson for lesson in lesson_set.lessons}
-    assert modes["map"].map_kind == "tanh"
-    assert modes["worked"].worked_cell == "rnn"
+    assert modes["map"].lab.kind == "tanh"
+    assert modes["worked"].lab.cell == "rnn"
     assert any(lesson.slug == "playground" and lesson.mode == "train"
                for lesson in lesson_set.lessons)
 

@@ -9,6 +9,7 @@ import pytest
 from tutor import lessons as L
 from tutor.engine.settings import (MAX_BATCH, MAX_CLIP, MAX_FORGET_BIAS, MAX_HIDDEN, MAX_LR,
                                    MAX_RADIUS, MAX_SEED, MAX_SEQ_LEN, Settings)
+from tutor.lab.modes import MapLab, WorkedLab
 from tutor.lessons import (Checkpoint, LessonsError, find_lesson, format_listing, load_lessons)
 
 GOOD = """---
@@ -394,10 +395,10 @@ def test_mode_extras(tmp_path):
     write(tmp_path, "03-map-defaults.md", front("title: D", "mode: map"))
     write(tmp_path, "04-none.md", front("title: N", "mode: none"))
     worked, cobweb, defaults, reading = load_lessons(tmp_path).lessons
-    assert (worked.mode, worked.worked_cell) == ("worked", "lstm")
-    assert (cobweb.map_kind, cobweb.map_w, cobweb.map_b, cobweb.map_x0) == ("sigmoid", 8.0, -4.0, 0.5)
-    assert (defaults.map_kind, defaults.map_w, defaults.map_b, defaults.map_x0) == (None,) * 4
-    assert reading.mode == "none" and reading.worked_cell is None
+    assert (worked.mode, worked.lab) == ("worked", WorkedLab("lstm"))
+    assert cobweb.lab == MapLab("sigmoid", 8.0, -4.0, 0.5)
+    assert defaults.lab == MapLab()
+    assert reading.mode == "none" and reading.lab is None
 
 
 @pytest.mark.parametrize("lines, expected", [

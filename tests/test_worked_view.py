@@ -2,7 +2,9 @@
 import pytest
 
 from tutor.explorers.worked import CELLS, build_example, plain_walkthrough
-from tutor.ui.worked_view import ViewHostApp, WorkedView, run_worked
+from tutor.lab.modes import WorkedLab
+from tutor.ui.host import HostApp
+from tutor.ui.worked_view import WorkedView, run_worked
 
 
 def screen_text(app) -> str:
@@ -10,7 +12,7 @@ def screen_text(app) -> str:
 
 
 def host(cell="rnn"):
-    return ViewHostApp(lambda: WorkedView(cell), "test")
+    return HostApp(WorkedLab(cell), "test")
 
 
 async def test_keys_step_forward_and_back_and_the_screen_follows():

@@ -1,4 +1,4 @@
-"""The training process: real engine, real child process, real pipe."""
+"""The training process: real engine, real child process, real pipe, typed messages."""
 from __future__ import annotations
 
 import math
@@ -13,20 +13,48 @@ import time
 import pytest
 
 from tutor.engine import Settings
-from tutor.engine.worker import TrainerProcess, Update
+from tutor.lab.protocol import Error, Live, Pace, Pause, Start, Step, Update
+from tutor.lab.worker import LOST, TrainerProcess
 
 FAST = Settings(cell="rnn", task="echo", seq_len=10, hidden=8, batch=8)
 DIVERGES = Settings(cell="irnn", radius=1.1, optimizer="sgd", lr=0.01)
 
 
-def collect(trainer: TrainerProcess, until, timeout: float = 15.0) -> list[Update]:
+class Client:
+    """The trainer as a session drives it: a generation number and typed commands."""
+
+    def __init__(self, runs, paused=False, pace=None, **kwargs):
+        self.trainer = TrainerProcess(**kwargs)
+        self.generation = 1
+        self.errors: list[str] = []
+        self.trainer.start(Start(1, runs), paused=paused, pace=pace)
+
+    def fresh(self, runs) -> None:
+        self.generation += 1
+        self.trainer.send(Start(self.generation, runs))
+
+    def poll(self) -> Update | None:
+        """Updates of the current generation since the last poll, merged; None when none."""
+        merged = None
+        for message in self.trainer.poll():
+            if isinstance(message, Error):
+                self.errors.append(message.message)
+            elif message.generation == self.generation:
+                if merged is None:
+                    merged = message
+                else:
+                    merged.merge(message)
+        return merged
+
+
+def collect(client: Client, until, timeout: float = 15.0) -> list[Update]:
     """Poll until until(updates) holds; every non-empty poll result in order."""
     updates: list[Update] = []
     deadline = time.monotonic() + timeout
     while not until(updates):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out; last update: {updates[-1] if updates else None}")
-        u = trainer.poll()
+        u = client.poll()
         if u is not None:
             updates.append(u)
         time.sleep(0.02)
@@ -45,15 +73,14 @@ def last_run(updates, name="main"):
 def trainer():
     made = []
 
-    def make(runs=None, **kwargs) -> TrainerProcess:
-        t = TrainerProcess(runs or {"main": FAST}, **kwargs)
-        t.start()
-        made.append(t)
-        return t
+    def make(runs=None, **kwargs) -> Client:
+        c = Client(runs or {"main": FAST}, **kwargs)
+        made.append(c)
+        return c
 
     yield make
-    for t in made:
-        t.close()
+    for c in made:
+        c.trainer.close()
 
 
 def test_streams_steps_arrays_sample_and_rate(trainer):
@@ -62,9 +89,10 @@ def test_streams_steps_arrays_sample_and_rate(trainer):
     steps = steps_of(ups)
     assert steps == list(range(1, len(steps) + 1))        # every step, once, in order
     run = last_run(ups)
-    assert run.grad_norm_per_step.shape == (20,)
-    assert run.gate_per_step.shape == (20,) and run.cell_grad_norm_per_step.shape == (20,)
-    assert run.first_grad_norm_per_step.shape == (20,)
+    assert run.latest["grad_norm_per_step"].shape == (20,)
+    assert run.latest["gate_per_step"].shape == (20,)
+    assert run.latest["cell_grad_norm_per_step"].shape == (20,)
+    assert run.first["grad_norm_per_step"].shape == (20,)
     assert run.sample is not None and run.sample.inputs.startswith("20 numbers")
     assert run.baseline.loss == pytest.approx(1 / 6)
     assert all(math.isfinite(x) for x in (u for up in ups for u in up.runs["main"].loss))
@@ -73,29 +101,28 @@ def test_streams_steps_arrays_sample_and_rate(trainer):
 def test_step_zero_curve_stays_while_current_curve_moves(trainer):
     t = trainer({"main": Settings(cell="rnn", task="adding", seq_len=20, hidden=16, lr=0.05)})
     ups = collect(t, lambda us: len(steps_of(us)) >= 200)
-    first = [u.runs["main"].first_grad_norm_per_step for u in ups
-             if u.runs["main"].first_grad_norm_per_step is not None]
+    first = [u.runs["main"].first["grad_norm_per_step"] for u in ups
+             if "grad_norm_per_step" in u.runs["main"].first]
     assert all((f == first[0]).all() for f in first)
-    assert not (last_run(ups).grad_norm_per_step == first[0]).all()
+    assert not (last_run(ups).latest["grad_norm_per_step"] == first[0]).all()
 
 
 def test_coalesces_to_a_bounded_message_rate(trainer):
     t = trainer(send_hz=10)
     collect(t, lambda us: len(steps_of(us)) > 0)
-    t.messages = 0
+    t.trainer.messages = 0
     t0 = time.monotonic()
     ups = collect(t, lambda us: time.monotonic() - t0 > 2.0)
     steps = len(steps_of(ups))
-    assert t.messages <= 2.0 * 10 + 4
-    assert steps > 3 * t.messages          # many steps per message: coalesced, not one each
+    assert t.trainer.messages <= 2.0 * 10 + 4
+    assert steps > 3 * t.trainer.messages         # many steps per message: coalesced, not one each
 
 
 def test_clip_change_is_live_and_marked(trainer):
     t = trainer()
     gen = t.generation
     collect(t, lambda us: len(steps_of(us)) >= 5)
-    assert t.replace({"main": FAST.replace(clip=1e-4)}) is False
-    assert t.generation == gen
+    t.trainer.send(Live(gen, {"main": FAST.replace(clip=1e-4)}))
     ups = collect(t, lambda us: any(u.runs["main"].events for u in us)
                   and any(u.runs["main"].clipped and all(u.runs["main"].clipped) for u in us))
     events = [e for u in ups for e in u.runs["main"].events]
@@ -107,7 +134,7 @@ def test_clip_change_is_live_and_marked(trainer):
 def test_restart_drops_stale_updates(trainer):
     t = trainer()
     collect(t, lambda us: len(steps_of(us)) >= 20)
-    assert t.replace({"main": FAST.replace(cell="gru")}) is True
+    t.fresh({"main": FAST.replace(cell="gru")})
     gen = t.generation
     ups = collect(t, lambda us: len(steps_of(us)) >= 10)
     assert all(u.generation == gen for u in ups)
@@ -118,20 +145,18 @@ def test_restart_drops_stale_updates(trainer):
 def test_pause_then_single_steps(trainer):
     t = trainer()
     collect(t, lambda us: len(steps_of(us)) > 0)
-    t.set_paused(True)
-    collect(t, lambda us: any(u.paused for u in us))
+    t.trainer.send(Pause(True))
     time.sleep(0.2)
     t.poll()                               # whatever was already in flight
     time.sleep(0.3)
     assert t.poll() is None                # paused: nothing trains, nothing is sent
-    t.step_once()
-    t.step_once()
+    t.trainer.send(Step())
+    t.trainer.send(Step())
     ups = collect(t, lambda us: len(steps_of(us)) >= 2)
     time.sleep(0.3)
     tail = t.poll()
     new = steps_of(ups + ([tail] if tail else []))
     assert len(new) == 2 and new[1] == new[0] + 1
-    assert all(u.paused for u in ups)
     assert last_run(ups).steps_per_s == 0.0
 
 
@@ -142,12 +167,10 @@ def test_pace_limits_the_step_rate(trainer):
     ups = collect(t, lambda us: time.monotonic() - t0 > 1.5)
     n = len(steps_of(ups))
     assert 15 <= n <= 45, n                # ~30 at 20 steps/s
-    t.set_pace(None)
+    t.trainer.send(Pace(None))
     t1 = time.monotonic()
     ups = collect(t, lambda us: time.monotonic() - t1 > 1.0)
     assert len(steps_of(ups)) > 100
-    with pytest.raises(ValueError):
-        t.set_pace(float("nan"))
 
 
 def test_max_steps_stops_and_says_done(trainer):
@@ -163,8 +186,8 @@ def test_divergence_is_a_state_and_the_child_stays(trainer):
     t = trainer({"main": DIVERGES})
     ups = collect(t, lambda us: us and last_run(us).status == "diverged")
     run = last_run(ups)
-    assert run.diverged_at == 2 and t.alive and t.error is None
-    assert t.replace({"main": FAST}) is True   # and it trains again after
+    assert run.diverged_at == 2 and t.trainer.alive and not t.errors
+    t.fresh({"main": FAST})                    # and it trains again after
     ups = collect(t, lambda us: len(steps_of(us)) >= 5)
     assert last_run(ups).status == "ok"
 
@@ -183,22 +206,22 @@ def test_compare_runs_step_in_lockstep(trainer):
 def test_close_is_quick_and_leaves_nothing(trainer):
     t = trainer()
     collect(t, lambda us: len(steps_of(us)) > 0)
-    pid = t.pid
+    pid = t.trainer.pid
     t0 = time.monotonic()
-    t.close()
+    t.trainer.close()
     assert time.monotonic() - t0 < 0.6
     assert not _alive(pid)
     assert multiprocessing.active_children() == []
-    t.restart()                            # a closed trainer stays closed
-    t.replace({"main": FAST.replace(cell="gru")})
-    assert t.pid is None and multiprocessing.active_children() == []
+    t.fresh({"main": FAST.replace(cell="gru")})    # a closed trainer stays closed
+    assert t.poll() is None
+    assert t.trainer.pid is None and multiprocessing.active_children() == []
 
 
 def test_child_limits_blas_threads_without_touching_ours(trainer):
     before = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     t = trainer()
     collect(t, lambda us: len(steps_of(us)) > 0)     # up and running (exec has finished)
-    with open(f"/proc/{t.pid}/environ", "rb") as fh:
+    with open(f"/proc/{t.trainer.pid}/environ", "rb") as fh:
         env = dict(item.split(b"=", 1) for item in fh.read().split(b"\0") if b"=" in item)
     assert env[b"OMP_NUM_THREADS"] == b"1" and env[b"OPENBLAS_NUM_THREADS"] == b"1"
     assert {k: os.environ.get(k) for k in before} == before
@@ -209,9 +232,10 @@ def test_child_exits_when_its_parent_is_killed(tmp_path):
     script.write_text(textwrap.dedent("""
         import sys, time
         from tutor.engine import Settings
-        from tutor.engine.worker import TrainerProcess
-        t = TrainerProcess({"main": Settings(cell="rnn", task="echo", seq_len=10)})
-        t.start()
+        from tutor.lab.protocol import Start
+        from tutor.lab.worker import TrainerProcess
+        t = TrainerProcess()
+        t.start(Start(1, {"main": Settings(cell="rnn", task="echo", seq_len=10)}))
         print(t.pid, flush=True)
         time.sleep(60)
     """))
@@ -235,12 +259,14 @@ def test_child_exits_when_its_parent_is_killed(tmp_path):
 def test_a_killed_child_is_reported_and_restart_recovers(trainer):
     t = trainer()
     collect(t, lambda us: len(steps_of(us)) > 0)
-    os.kill(t.pid, signal.SIGKILL)
-    ups = collect(t, lambda us: any(u.error for u in us))
-    assert "stopped unexpectedly" in ups[-1].error
-    t.restart()
+    os.kill(t.trainer.pid, signal.SIGKILL)
+    collect(t, lambda us: t.errors)
+    assert t.errors == [LOST] and "stopped unexpectedly" in LOST
+    assert not t.trainer.alive and t.trainer.poll() == []    # reported once, then quiet
+    t.trainer.start(Start(t.generation, {"main": FAST}))
+    t.errors.clear()
     ups = collect(t, lambda us: len(steps_of(us)) > 0)
-    assert t.alive and t.error is None
+    assert t.trainer.alive and not t.errors
 
 
 def _alive(pid: int) -> bool:

@@ -13,17 +13,16 @@ import math
 import os
 import sys
 
-# One BLAS thread: the engine's matrices are small, and on a 2-core machine a second BLAS thread
-# fights the UI or the other run for the core (a T=200 rnn step took 17.7 ms instead of 2.3 ms).
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from tutor.blas import prefer_one_thread
+
+prefer_one_thread()    # before NumPy is imported
 
 from tutor import __version__  # noqa: E402
 from tutor.engine import settings as S  # noqa: E402
 
 PROG = "rnn-tutor"
 MAX_STEPS = 10_000_000
-MAX_FPS = 60.0
+MAX_FPS = 60.0            # as tutor.ui.terminal.MAX_FPS (not imported: it loads Textual)
 
 
 class UsageError(Exception):
@@ -290,7 +289,7 @@ def cmd_lessons(args) -> int:
 
 
 def cmd_lab(args) -> int:
-    from tutor.ui.lab import run_lab
+    from tutor.ui.host import run_lab
 
     return call(run_lab, settings=settings_from(args), fps=args.fps, max_steps=args.steps)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import textsafe
 from .engine.settings import Settings, SettingsError
+from .lab.modes import LabMode, MapLab, TrainLab, WorkedLab
 
 MAX_LESSON_BYTES = 256 * 1024
 MAX_CHECKPOINTS = 3
@@ -72,13 +73,8 @@ class Lesson:
     preset_fields: frozenset[str]            # Settings fields the file set explicitly
     parts: list[str | Checkpoint]            # Markdown chunks and checkpoints, in file order
     checkpoints: list[Checkpoint]
+    lab: LabMode = None                      # what the lab pane shows, from mode and its keys
     warnings: list[str] = field(default_factory=list)
-    # Mode extras; None means "not set in the file", so the explorer uses its own default.
-    worked_cell: str | None = None
-    map_kind: str | None = None
-    map_w: float | None = None
-    map_b: float | None = None
-    map_x0: float | None = None
 
     @property
     def name(self) -> str:
@@ -320,11 +316,15 @@ def _parse(text: str, path: Path, number: int, slug: str) -> Lesson:
         raise _Invalid(f"{_culprit(preset, raw, str(e))}: {e}") from None
 
     parts, checkpoints, body_dirty, warnings = _parse_body(lines[end + 1:], first_line=end + 2)
+    lab = {"train": lambda: TrainLab(settings),
+           "worked": lambda: WorkedLab(values.get("worked_cell", "rnn")),
+           "map": lambda: MapLab(values.get("map"), values.get("map_w"), values.get("map_b"),
+                                 values.get("map_x0")),
+           "none": lambda: None}[mode]()
     lesson = Lesson(
         number=number, slug=slug, title=title.strip(), path=path, mode=mode, settings=settings,
-        preset_fields=frozenset(preset), parts=parts, checkpoints=checkpoints,
-        warnings=warnings, worked_cell=values.get("worked_cell"), map_kind=values.get("map"),
-        map_w=values.get("map_w"), map_b=values.get("map_b"), map_x0=values.get("map_x0"))
+        preset_fields=frozenset(preset), parts=parts, checkpoints=checkpoints, lab=lab,
+        warnings=warnings)
     if dirty or body_dirty:
         lesson.warnings.insert(0, CONTROL_WARNING)
     return lesson

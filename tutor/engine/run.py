@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -47,6 +47,10 @@ class StepRecord:
             "cell_grad_norm_per_step": _nums(self.cell_grad_norm_per_step),
             "status": self.status,
         }
+
+
+# The per-timestep arrays of a record, by the names they keep all the way to the charts.
+PER_STEP_FIELDS = tuple(f.name for f in fields(StepRecord) if f.name.endswith("_per_step"))
 
 
 def _num(x):

@@ -67,6 +67,15 @@ class Settings:
             return self.init
         return "identity" if self.cell == "irnn" else "default"
 
+    @property
+    def clip_label(self) -> str:
+        """"clip norm 1", "clip value 0.5" or "clip off": one wording everywhere it is shown."""
+        return f"clip {self.clip_mode} {self.clip:g}" if self.clipping else "clip off"
+
+    def live_change(self, other: "Settings") -> str:
+        """A label for what `other` changes live (the fields that need no restart)."""
+        return other.clip_label
+
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes).validated()
 
@@ -104,11 +113,6 @@ class Settings:
             raise SettingsError(f"input reversal applies to many-to-one tasks; {self.task} "
                                 "answers at every step")
         return self
-
-    def summary(self) -> str:
-        clip = f"clip {self.clip_mode} {self.clip:g}" if self.clipping else "no clip"
-        return (f"{self.cell} {self.task} T={self.seq_len} H={self.hidden} {self.optimizer} "
-                f"lr={self.lr:g} {clip} seed={self.seed}" + (" reversed" if self.reverse_input else ""))
 
 
 def _choice(label: str, value, choices) -> None:

@@ -6,6 +6,7 @@
 Wide terminals (>= WIDE_COLUMNS) show the lesson and the lab side by side; narrower ones show one
 at a time and `v` switches. Below MIN_SIZE the app shows a message until the terminal grows. The
 lab keys are the lab's own LAB_BINDINGS, handled by `LabActions`; the lesson keys are here.
+What the lab area shows is the lesson's `lab` spec, built by `lab_modes`.
 Progress (last lesson, answers, completed lessons) is saved through `tutor.progress` after every
 change. An unexpected error is written to a log file in the data folder, never over the screen.
 """
@@ -13,85 +14,59 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 import os
 import sys
-import time
-import traceback
 from pathlib import Path
 
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
+from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
-from tutor import progress as progress_store
-from tutor.engine.settings import Settings, SettingsError
-from tutor.lessons import Lesson, LessonsError, LessonSet, find_lesson, load_lessons
+from tutor.engine.settings import SettingsError
+from tutor.lab.modes import LabMode
+from tutor.lessons import Lesson, LessonsError, find_lesson, load_lessons
 from tutor.progress import Progress
 
 from .checkpoint import CheckpointView
 # Only the key map is needed up front; the LabPane (charts, NumPy, the worker) is imported when
 # the first lab is mounted, after the first lesson is on screen.
-from .lab_keys import LAB_BINDINGS, LabActions
-from .session import start_session, tune_interpreter
+from .lab_keys import LAB_BINDINGS, LabActions, long_description
+from .lab_modes import build_view, reuse
 from .lesson_pane import COMPLETE_MARK, FirstLesson, LessonPane
+from .terminal import OneLineErrors, fps_problem, run_app, start_session
 
 WIDE_COLUMNS = 120          # from here on, lesson and lab sit side by side
 MIN_SIZE = (40, 12)         # below this, a message instead of the UI
-LOG_NAME = "rnn-tutor.log"
-MAX_LOG_BYTES = 256 * 1024
 
 APP_BINDINGS = [
-    Binding("q", "quit", "Quit"),
+    Binding("q", "quit", "Quit", tooltip="Quit (q, ctrl+q or ctrl+c)"),
     Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-    Binding("question_mark", "help", "Help", key_display="?"),
-    Binding("n", "next_lesson", "Next"),
-    Binding("p", "previous_lesson", "Previous", show=False),
-    Binding("o", "lesson_list", "Lessons"),
+    Binding("question_mark", "help", "Help", key_display="?", tooltip="This list of keys"),
+    Binding("n", "next_lesson", "Next", tooltip="Next lesson"),
+    Binding("p", "previous_lesson", "Previous", show=False, tooltip="Previous lesson"),
+    Binding("o", "lesson_list", "Lessons",
+            tooltip="Lesson list, with a mark for each completed lesson"),
     # priority: an explorer view (the map) uses v itself when it has focus; in a narrow terminal
     # v must still bring the lesson back. When both panes show, v falls through to the view.
-    Binding("v", "switch_view", "Lesson/Lab", priority=True),
+    Binding("v", "switch_view", "Lesson/Lab", priority=True,
+            tooltip="Switch between the lesson and the lab (terminals under 120 columns)"),
 ]
 
 # The footer has room for a few lab keys at 80 columns; the help screen lists every key.
 FOOTER_LAB_ACTIONS = {"lab_pause", "lab_clip"}
 LAB_KEYS = [dataclasses.replace(b, show=b.action in FOOTER_LAB_ACTIONS) for b in LAB_BINDINGS]
 
-# The footer needs short names; the help screen and the palette say more.
-LONG_DESCRIPTIONS = {
-    "quit": "Quit (q, ctrl+q or ctrl+c)",
-    "help": "This list of keys",
-    "next_lesson": "Next lesson",
-    "previous_lesson": "Previous lesson",
-    "lesson_list": "Lesson list, with a mark for each completed lesson",
-    "switch_view": "Switch between the lesson and the lab (terminals under 120 columns)",
-    "lab_pause": "Pause or resume training",
-    "lab_reset": "Reset the run: fresh weights, same settings and seed",
-    "lab_clip": "Gradient clipping on or off (live, from the next step)",
-    "lab_settings": "Settings panel: every preset field, from the keyboard",
-    "lab_pace": "Pace: full speed, 50, 10 or 2 steps a second",
-    "lab_step": "One training step (pauses first)",
-    "lab_preset": "Back to the lesson's preset",
-    "lab_reseed": "New seed (a fresh run)",
-    "lab_compare": "Compare mode: rnn, lstm and gru side by side",
-    "lab_next_chart": "Next chart, when they do not all fit",
-}
-
-
-def long_description(binding: Binding) -> str:
-    return LONG_DESCRIPTIONS.get(binding.action.split("(", 1)[0], binding.description)
-
-
 HELP_GROUPS = {"quit": "App", "help": "App", "next_lesson": "Lessons",
                "previous_lesson": "Lessons", "lesson_list": "Lessons", "switch_view": "Lessons",
                "lab_*": "Lab"}
 HELP_ORDER = ["Lessons", "Lab", "App"]
-# Actions of this app that need a lesson set (not available in lab-only mode).
+# Actions of this app that need a lesson set.
 LESSON_ACTIONS = {"next_lesson", "previous_lesson", "lesson_list"}
 
 
@@ -120,15 +95,16 @@ class MainScreen(Screen):
             update()
 
 
-class TutorApp(LabActions, App[int]):
+class TutorApp(OneLineErrors, LabActions, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "rnn-tutor"
     BINDINGS = APP_BINDINGS + LAB_KEYS
     COMMANDS = App.COMMANDS | {_palette_provider}
 
+    show_lab = reactive(False, init=False)     # narrow terminals: the lab instead of the lesson
+
     def __init__(self, lessons_dir: str | Path | None = None, lesson: str | None = None,
-                 fps: float = 4.0, lab_only_settings: Settings | None = None,
-                 max_steps: int | None = None, reset_progress: bool = False,
+                 fps: float = 4.0, max_steps: int | None = None, reset_progress: bool = False,
                  lab_paused: bool = False) -> None:
         """Loads the lessons and the progress store; raises TutorError (one line) for an unusable
         lessons folder or an unknown `lesson`."""
@@ -136,13 +112,12 @@ class TutorApp(LabActions, App[int]):
         self.fps = fps
         self.max_steps = max_steps
         self.lab_paused = lab_paused
-        self.lab_only_settings = lab_only_settings.validated() if lab_only_settings else None
+        self.lab_mode: LabMode = None      # what the lab area shows now
         self.notices: list[str] = []
         self._last_save_error: str | None = None
         self._show_lock = asyncio.Lock()
         self._show_ticket = 0
         self._shown_ticket = -1
-        self._show_lab = False           # narrow terminals: which pane is shown
         self.current_index = 0
 
         self.progress, notice = Progress.load()
@@ -152,9 +127,6 @@ class TutorApp(LabActions, App[int]):
             error = self.progress.reset()
             self.notices.append(error or "progress reset")
 
-        if self.lab_only_settings is not None:
-            self.lesson_set = LessonSet(Path("."), [], [])
-            return
         try:
             self.lesson_set = load_lessons(Path(lessons_dir) if lessons_dir else None)
         except LessonsError as exc:
@@ -182,8 +154,7 @@ class TutorApp(LabActions, App[int]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
-            if self.lab_only_settings is None:
-                yield LessonPane(self._first_lesson(), id="lesson")
+            yield LessonPane(self._first_lesson(), id="lesson")
             yield Container(id="lab-area")
         yield TooSmall(id="too-small")
         yield Footer(compact=True)
@@ -209,7 +180,7 @@ class TutorApp(LabActions, App[int]):
     @property
     def ready(self) -> bool:
         """The current lesson is fully shown and its lab mounted (tests and benches wait on it)."""
-        if self.lab_only_settings is not None or not self.lessons:
+        if not self.lessons:
             return self.is_running
         return self._shown_ticket == self._show_ticket
 
@@ -246,10 +217,6 @@ class TutorApp(LabActions, App[int]):
         self._update_layout()
         for notice in self.notices:
             self.notify(notice, severity="warning", timeout=10)
-        if self.lab_only_settings is not None:
-            self.main_screen.add_class("-lab-only")
-            await self._set_lab("train", self.lab_only_settings)
-            return
         if not self.lessons:
             await self._set_lab(None)
             pane = self.lesson_pane
@@ -282,7 +249,7 @@ class TutorApp(LabActions, App[int]):
                    or screen.has_class("-too-small") != small)
         screen.set_class(small, "-too-small")
         screen.set_class(narrow, "-narrow")
-        screen.set_class(narrow and self._show_lab, "-show-lab")
+        screen.set_class(narrow and self.show_lab, "-show-lab")
         if small:
             self.query_one(TooSmall).update(Text(
                 f"rnn-tutor needs a terminal of at least {MIN_SIZE[0]}×{MIN_SIZE[1]};\n"
@@ -308,13 +275,11 @@ class TutorApp(LabActions, App[int]):
     def showing(self) -> str:
         """"lesson", "lab" or "both": what the main screen shows now."""
         screen = self.main_screen
-        if screen.has_class("-lab-only"):
-            return "lab"
         if screen.has_class("-no-lab"):
             return "lesson"
         if not self.narrow:
             return "both"
-        return "lab" if self._show_lab else "lesson"
+        return "lab" if self.show_lab else "lesson"
 
     def _fix_focus(self) -> None:
         """Keep the keyboard on something visible: the lesson text when it shows."""
@@ -349,9 +314,7 @@ class TutorApp(LabActions, App[int]):
         self.current_index = index
         self.progress.set_last(self.lessons[index].slug)
         # A new lesson starts with its text, even if the last one was left showing its lab.
-        if self._show_lab:
-            self._show_lab = False
-            self.main_screen.set_class(False, "-show-lab")
+        self.show_lab = False
         self._show_ticket += 1
         self.run_worker(self._open(index, self._show_ticket), group="open-lesson")
 
@@ -379,49 +342,25 @@ class TutorApp(LabActions, App[int]):
                 pane.body.scroll_home(animate=False, immediate=True)
             if self.screen is self.main_screen and self.showing != "lab":
                 self.lesson_pane.body.focus()
-            await self._set_lab_for(lesson)
+            await self._set_lab(lesson.lab)
             self._fix_focus()
             if ticket == self._show_ticket:
                 self._shown_ticket = ticket
 
-    async def _set_lab_for(self, lesson: Lesson) -> None:
-        if lesson.mode == "train":
-            await self._set_lab("train", lesson.settings)
-        elif lesson.mode == "worked":
-            await self._set_lab("worked", lesson.worked_cell or "rnn")
-        elif lesson.mode == "map":
-            await self._set_lab("map", (lesson.map_kind, lesson.map_w, lesson.map_b,
-                                        lesson.map_x0))
-        else:
-            await self._set_lab(None)
-
-    async def _set_lab(self, mode: str | None, arg=None) -> None:
+    async def _set_lab(self, mode: LabMode) -> None:
+        """Show `mode` in the lab area: the same view when it can take it, else a new one (a
+        LabPane stops its worker when unmounted)."""
         area = self.main_screen.query_one("#lab-area")
         current = self.lab_widget
         self.main_screen.set_class(mode is None, "-no-lab")
-        from .lab import LabPane
-        if mode == "train" and isinstance(current, LabPane):
-            current.load_preset(arg)
+        old, self.lab_mode = self.lab_mode, mode
+        if reuse(current, old, mode):
             return
-        if mode == "worked" and getattr(current, "_tutor_lab_key", None) == ("worked", arg):
-            return
-        new: Widget | None = None
-        if mode == "train":
-            new = LabPane(arg, fps=self.fps, max_steps=self.max_steps, paused=self.lab_paused,
-                          id="lab")
-        elif mode == "worked":
-            from .worked_view import WorkedView
-            new = WorkedView(cell=arg, id="lab")
-        elif mode == "map":
-            from .map_view import MapView
-            kind, w, b, x0 = arg
-            options = {k: v for k, v in (("kind", kind), ("w", w), ("b", b), ("x0", x0))
-                       if v is not None}
-            new = MapView(**options, id="lab")
+        new = build_view(mode, fps=self.fps, max_steps=self.max_steps, paused=self.lab_paused,
+                         id="lab")
         if current is not None:
-            await current.remove()         # a LabPane stops its worker when unmounted
+            await current.remove()
         if new is not None:
-            new._tutor_lab_key = (mode, arg)
             await area.mount(new)
         self.refresh_bindings()
 
@@ -451,9 +390,11 @@ class TutorApp(LabActions, App[int]):
         self.push_screen(LessonListScreen(self.lesson_set, self.progress, current), chosen)
 
     def action_switch_view(self) -> None:
-        self._show_lab = not self._show_lab
-        self.main_screen.set_class(self.narrow and self._show_lab, "-show-lab")
-        if self._show_lab:
+        self.show_lab = not self.show_lab
+
+    def watch_show_lab(self, show_lab: bool) -> None:
+        self.main_screen.set_class(self.narrow and show_lab, "-show-lab")
+        if show_lab:
             widget = self.lab_widget
             if widget is not None and widget.can_focus:
                 widget.focus()
@@ -544,8 +485,6 @@ class TutorApp(LabActions, App[int]):
                 continue
             seen.add(binding.action)
             name = binding.action.split("(", 1)[0]
-            if self.lab_only_settings is not None and name in LESSON_ACTIONS:
-                continue
             if name.startswith("lab_") and self.lab_pane is None:
                 continue
             key = binding.key_display or self.get_key_display(binding)
@@ -563,7 +502,7 @@ class TutorApp(LabActions, App[int]):
 
     def check_action(self, action: str, parameters) -> bool | None:
         if action in LESSON_ACTIONS or action == "switch_view":
-            if isinstance(self.screen, ModalScreen) or self.lab_only_settings is not None:
+            if isinstance(self.screen, ModalScreen):
                 return False
             if action == "switch_view":
                 screen = self.main_screen
@@ -583,17 +522,6 @@ class TutorApp(LabActions, App[int]):
         if self.lessons:
             self.progress.save()
 
-    def _handle_exception(self, error: Exception) -> None:
-        self.crash_log = write_crash_log(error)
-        self.crash_summary = f"{type(error).__name__}: {error}".splitlines()[0][:200]
-        super()._handle_exception(error)
-
-    def _print_error_renderables(self) -> None:
-        # The traceback went to the log file; run_tutor prints one line instead.
-        if getattr(self, "crash_summary", None) and "debug" not in self.features:
-            self._exit_renderables.clear()
-        super()._print_error_renderables()
-
 
 def _runner(app: App, action: str):
     async def run() -> None:
@@ -607,72 +535,18 @@ def _opener(app: TutorApp, index: int):
     return run
 
 
-def write_crash_log(error: BaseException) -> Path | None:
-    """Append the traceback to the log in the data folder (or the temp folder); return its path."""
-    text = (time.strftime("%Y-%m-%d %H:%M:%S ") + "rnn-tutor crashed\n"
-            + "".join(traceback.format_exception(type(error), error, error.__traceback__)) + "\n")
-    candidates = []
-    try:
-        candidates.append(progress_store.data_dir())
-    except Exception:
-        pass
-    import tempfile
-    candidates.append(Path(tempfile.gettempdir()))
-    for folder in candidates:
-        path = folder / LOG_NAME
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            if path.exists() and path.stat().st_size > MAX_LOG_BYTES:
-                path.replace(path.with_suffix(".log.old"))
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(text)
-            return path
-        except OSError:
-            continue
-    return None
-
-
 def run_tutor(lessons_dir: str | Path | None = None, lesson: str | None = None,
               fps: float = 4.0, reset_progress: bool = False) -> int:
     """Run the tutor; returns an exit code. Problems are one line on stderr, never a traceback."""
-    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and 0 < fps <= 60):
-        print(f"rnn-tutor: --fps must be a number above 0 and at most 60, not {fps}",
-              file=sys.stderr)
+    problem = fps_problem(fps)
+    if problem:
+        print(f"rnn-tutor: {problem}", file=sys.stderr)
         return 2
     try:
         app = TutorApp(lessons_dir=lessons_dir, lesson=lesson, fps=fps,
                        reset_progress=reset_progress,
                        lab_paused=os.environ.get("RNN_TUTOR_LAB_PAUSED") == "1")
-    except TutorError as exc:
+    except (TutorError, SettingsError, OSError) as exc:
         print(f"rnn-tutor: {exc}", file=sys.stderr)
         return 1
-    except (SettingsError, OSError) as exc:
-        print(f"rnn-tutor: {exc}", file=sys.stderr)
-        return 1
-    tune_interpreter()
-    try:
-        app.run()
-    except Exception as exc:   # raised outside the app's own handler; the terminal is restored
-        log = write_crash_log(exc)
-        print(f"rnn-tutor: internal error: {type(exc).__name__}: {exc}"
-              + (f" (details in {log})" if log else ""), file=sys.stderr)
-        return 1
-    if getattr(app, "crash_summary", None):
-        log = getattr(app, "crash_log", None)
-        print(f"rnn-tutor: internal error: {app.crash_summary}"
-              + (f" (details in {log})" if log else ""), file=sys.stderr)
-        return 1
-    return app.return_code or 0
-
-
-if __name__ == "__main__":
-    # A stand-in for `rnn-tutor [--lesson N] [--lessons DIR]` until the CLI is wired.
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m tutor.ui.app")
-    parser.add_argument("--lesson")
-    parser.add_argument("--lessons")
-    parser.add_argument("--fps", type=float, default=4.0)
-    parser.add_argument("--reset-progress", action="store_true")
-    ns = parser.parse_args()
-    raise SystemExit(run_tutor(ns.lessons, ns.lesson, ns.fps, ns.reset_progress))
+    return run_app(app)

@@ -9,14 +9,17 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.screen import ModalScreen
 
+# description: the footer's short name; tooltip: what the help screen and the palette say.
 LAB_BINDINGS = [
-    Binding("space", "lab_pause", "Pause/run"),
-    Binding("r", "lab_reset", "Reset"),
+    Binding("space", "lab_pause", "Pause/run", tooltip="Pause or resume training"),
+    Binding("r", "lab_reset", "Reset",
+            tooltip="Reset the run: fresh weights, same settings and seed"),
     Binding("1", "lab_cell('rnn')", "RNN", show=False),
     Binding("2", "lab_cell('irnn')", "IRNN", show=False),
     Binding("3", "lab_cell('lstm')", "LSTM", show=False),
     Binding("4", "lab_cell('gru')", "GRU", show=False),
-    Binding("c", "lab_clip", "Clip"),
+    Binding("c", "lab_clip", "Clip",
+            tooltip="Gradient clipping on or off (live, from the next step)"),
     Binding("right_square_bracket", "lab_clip_scale(2.0)", "Clip threshold ×2", show=False,
             key_display="]"),
     Binding("left_square_bracket", "lab_clip_scale(0.5)", "Clip threshold ÷2", show=False,
@@ -25,19 +28,30 @@ LAB_BINDINGS = [
     Binding("t", "lab_seq_len(False)", "Shorter T", show=False),
     Binding("plus,equals_sign", "lab_lr(2.0)", "Learning rate ×2", show=False, key_display="+"),
     Binding("minus", "lab_lr(0.5)", "Learning rate ÷2", show=False, key_display="-"),
-    Binding("e", "lab_settings", "Settings"),
-    Binding("f", "lab_pace", "Pace: full, 50, 10, 2 steps/s", show=False),
-    Binding("s", "lab_step", "Step once", show=False),
-    Binding("0", "lab_preset", "Restore preset", show=False),
-    Binding("d", "lab_reseed", "New seed", show=False),
-    Binding("x", "lab_compare", "Compare rnn, lstm, gru", show=False),
-    Binding("g", "lab_next_chart", "More charts"),
+    Binding("e", "lab_settings", "Settings",
+            tooltip="Settings panel: every preset field, from the keyboard"),
+    Binding("f", "lab_pace", "Pace: full, 50, 10, 2 steps/s", show=False,
+            tooltip="Pace: full speed, 50, 10 or 2 steps a second"),
+    Binding("s", "lab_step", "Step once", show=False,
+            tooltip="One training step (pauses first)"),
+    Binding("0", "lab_preset", "Restore preset", show=False,
+            tooltip="Back to the lesson's preset"),
+    Binding("d", "lab_reseed", "New seed", show=False, tooltip="New seed (a fresh run)"),
+    Binding("x", "lab_compare", "Compare rnn, lstm, gru", show=False,
+            tooltip="Compare mode: rnn, lstm and gru side by side"),
+    Binding("g", "lab_next_chart", "More charts", tooltip="Next chart, when they do not all fit"),
 ]
 
 
+def long_description(binding: Binding) -> str:
+    """What the help screen and the palette say of a key: its tooltip, else its description."""
+    return binding.tooltip or binding.description
+
+
 class LabActions:
-    """Mix into an App whose BINDINGS include LAB_BINDINGS: each action goes to the LabPane on
-    the current screen. Lab keys do nothing while a modal screen (settings, help) is on top."""
+    """Mix into an App whose BINDINGS include LAB_BINDINGS: each action is a verb of the lab
+    session on the current screen (or, for what only the view knows, of its LabPane). Lab keys
+    do nothing while a modal screen (settings, help) is on top."""
 
     def _lab_pane(self):
         """The LabPane on the current screen, or None (also while a modal screen is on top)."""
@@ -52,49 +66,54 @@ class LabActions:
             return False
         return super().check_action(action, parameters)
 
-    def _with_lab(self, method: str, *args) -> None:
+    def _session(self, verb: str, *args) -> None:
         pane = self._lab_pane()
         if pane is not None:
-            getattr(pane, method)(*args)
+            getattr(pane.session, verb)(*args)
+
+    def _view(self, verb: str) -> None:
+        pane = self._lab_pane()
+        if pane is not None:
+            getattr(pane, verb)()
 
     def action_lab_pause(self) -> None:
-        self._with_lab("toggle_pause")
+        self._session("toggle_pause")
 
     def action_lab_reset(self) -> None:
-        self._with_lab("reset_run")
+        self._session("reset_run")
 
     def action_lab_cell(self, name: str) -> None:
-        self._with_lab("set_cell", name)
+        self._session("set_cell", name)
 
     def action_lab_clip(self) -> None:
-        self._with_lab("toggle_clip")
+        self._session("toggle_clip")
 
     def action_lab_clip_scale(self, factor: float) -> None:
-        self._with_lab("scale_clip", float(factor))
+        self._session("scale_clip", float(factor))
 
     def action_lab_seq_len(self, up: bool) -> None:
-        self._with_lab("change_seq_len", bool(up))
+        self._session("change_seq_len", bool(up))
 
     def action_lab_lr(self, factor: float) -> None:
-        self._with_lab("scale_lr", float(factor))
-
-    def action_lab_settings(self) -> None:
-        self._with_lab("open_settings")
+        self._session("scale_lr", float(factor))
 
     def action_lab_pace(self) -> None:
-        self._with_lab("cycle_pace")
-
-    def action_lab_step(self) -> None:
-        self._with_lab("step_once")
+        self._session("cycle_pace")
 
     def action_lab_preset(self) -> None:
-        self._with_lab("restore_preset")
+        self._session("restore_preset")
 
     def action_lab_reseed(self) -> None:
-        self._with_lab("reseed")
+        self._session("reseed")
 
     def action_lab_compare(self) -> None:
-        self._with_lab("toggle_compare")
+        self._session("toggle_compare")
+
+    def action_lab_step(self) -> None:
+        self._view("step_once")
+
+    def action_lab_settings(self) -> None:
+        self._view("open_settings")
 
     def action_lab_next_chart(self) -> None:
-        self._with_lab("next_chart")
+        self._view("next_chart")

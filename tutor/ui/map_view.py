@@ -19,47 +19,16 @@ from textual_plotext import PlotextPlot
 
 from tutor.explorers import itermap
 from tutor.explorers.itermap import FORMULAS, LIMITS, MAPS, MapError, MapState, explore
-from tutor.ui.worked_view import ViewHostApp, interactive, print_text
+from tutor.lab.modes import MapLab
+
+from .axes import log_ticks, nice_ticks, tick_label
+from .host import run_hosted
+from .terminal import interactive, print_text
 
 STEP = 0.1
 MAX_KEY_STEPS = 200    # T from the keys; a lesson may preset up to LIMITS["steps"]
 WIDE = 70              # below this many columns the two charts take turns
 KIND_COLORS = {"sink": "green", "source": "red", "neutral": "yellow"}
-
-
-def _log_label(e: int) -> str:
-    return "1" if e == 0 else f"1e{e}"
-
-
-def log_ticks(lo: float, hi: float, most: int = 5) -> list[int]:
-    """Whole powers of ten between lo and hi, evenly spaced, at most `most` of them."""
-    first, last = math.ceil(lo), math.floor(hi)
-    if last < first:
-        return [round(0.5 * (lo + hi))]
-    span = last - first
-    step = 1
-    for s in (1, 2, 5, 10, 20, 25, 50, 100):
-        step = s
-        if span / s < most:
-            break
-    start = math.ceil(first / step) * step
-    return list(range(start, last + 1, step)) or [first]
-
-
-def nice_ticks(lo: float, hi: float, most: int = 5) -> list[float]:
-    """Round numbers (1, 2, 2.5 or 5 times a power of ten apart) covering [lo, hi]."""
-    span = max(hi - lo, 1e-9)
-    for mult in (1.0, 2.0, 2.5, 5.0, 10.0):
-        step = mult * 10.0 ** math.floor(math.log10(span / most))
-        first = math.ceil(lo / step)
-        count = math.floor(hi / step) - first + 1
-        if count <= most:
-            break
-    return [round((first + i) * step, 10) + 0.0 for i in range(max(count, 1))]
-
-
-def _tick_label(v: float) -> str:
-    return f"{v:g}"
 
 
 class _Chart(PlotextPlot):
@@ -100,8 +69,8 @@ class CobwebChart(_Chart):
                 plt.scatter(pts, pts, color=color, marker="●", label=kind)
         plt.xlim(lo, hi)
         plt.ylim(lo, hi)
-        ticks = nice_ticks(lo, hi)
-        labels = [_tick_label(v) for v in ticks]
+        ticks = nice_ticks(lo, hi, 5)
+        labels = [tick_label(v) for v in ticks]
         plt.xticks(ticks, labels)
         plt.yticks(ticks, labels)
         plt.title("cobweb: x_t → x_{t+1}")
@@ -120,8 +89,8 @@ class ProductChart(_Chart):
             lo, hi = lo - 0.5, hi + 0.5
         plt.plot(t, y, color="orange", marker="braille")
         plt.hline(0.0, "gray")
-        ticks = log_ticks(lo, hi)
-        plt.yticks(ticks, [_log_label(e) for e in ticks])
+        ticks, labels = log_ticks(math.ceil(lo), math.floor(hi), 5)
+        plt.yticks(ticks, labels)
         plt.ylim(lo, hi)
         xt = sorted({1, s.steps} | {int(v) for v in np.linspace(1, s.steps, 5).round()})
         plt.xticks(xt, [str(v) for v in xt])
@@ -277,5 +246,4 @@ def run_map(kind: str = "tanh", w: float = 2.0, b: float = 0.0, x0: float = 0.5,
         return 2
     if not interactive():
         return print_text(itermap.describe(state) + "\n")
-    ViewHostApp(lambda: MapView(kind, w, b, x0, steps), "rnn-tutor · iterated map").run()
-    return 0
+    return run_hosted(MapLab(kind, w, b, x0, steps), "rnn-tutor · iterated map")

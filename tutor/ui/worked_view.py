@@ -6,21 +6,23 @@ the formula, the numbers plugged in, the result). All numbers come from the engi
 """
 from __future__ import annotations
 
-import os
 import sys
-from typing import Callable
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tutor.explorers.worked import (CELLS, SECTIONS, WorkedExample, build_example, fmt,
                                     plain_walkthrough, setup_text)
+from tutor.lab.modes import WorkedLab
+
+from .host import run_hosted
+from .terminal import interactive, print_text
 
 _SECTION_TITLES = {"forward": "forward pass", "backward": "backward pass",
                    "update": "SGD update"}
@@ -201,48 +203,6 @@ class WorkedView(Widget, can_focus=True):
         return text
 
 
-class ViewHostApp(App):
-    """A bare app around one view, for `rnn-tutor worked` and `rnn-tutor map`."""
-
-    BINDINGS = [
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
-    ]
-
-    def __init__(self, make_view: Callable[[], Widget], title: str) -> None:
-        super().__init__()
-        self._make_view = make_view
-        self.title = title
-
-    def compose(self) -> ComposeResult:
-        self.view = self._make_view()
-        yield self.view
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.view.focus()
-
-
-def interactive() -> bool:
-    return sys.stdout.isatty() and sys.stdin.isatty()
-
-
-def print_text(text: str) -> int:
-    """Write to stdout for a pipe or a file; a closed pipe (| head) is not an error."""
-    try:
-        try:
-            sys.stdout.write(text)
-        except UnicodeEncodeError:             # a non-UTF-8 locale: send the bytes as UTF-8
-            sys.stdout.flush()
-            sys.stdout.buffer.write(text.encode("utf-8"))
-        sys.stdout.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush stays quiet
-    return 0
-
-
 def run_worked(cell: str = "rnn", plain: bool = False) -> int:
     if cell not in CELLS:
         print(f"rnn-tutor worked: unknown cell {cell!r} (choose {', '.join(CELLS)})",
@@ -250,5 +210,4 @@ def run_worked(cell: str = "rnn", plain: bool = False) -> int:
         return 2
     if plain or not interactive():
         return print_text(plain_walkthrough(cell))
-    ViewHostApp(lambda: WorkedView(cell), "rnn-tutor · worked example").run()
-    return 0
+    return run_hosted(WorkedLab(cell), "rnn-tutor · worked example")

@@ -1,0 +1,119 @@
+"""The worker protocol: typed messages between a lab session and its training process.
+
+Commands go to the child; `Update` and `Error` come back. Every per-timestep metric travels under
+the name the engine's `StepRecord` gives it (`grad_norm_per_step`, `gate_per_step`, ...), in
+`RunUpdate.latest` (the newest step's) and `RunUpdate.first` (step 1's, at the initial weights),
+and keeps that name in the lab's history and charts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Union
+
+import numpy as np
+
+from tutor.engine.settings import Settings
+from tutor.engine.tasks import Baseline, Sample
+
+
+# ---- commands: session -> training process -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Start:
+    """Train these runs from fresh weights, as generation `generation`."""
+    generation: int
+    runs: Mapping[str, Settings]
+
+
+@dataclass(frozen=True)
+class Live:
+    """New settings that need no restart (clipping, truncation) for the current generation."""
+    generation: int
+    runs: Mapping[str, Settings]
+
+
+@dataclass(frozen=True)
+class Pause:
+    paused: bool
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of every run; the trainer stays paused."""
+
+
+@dataclass(frozen=True)
+class Pace:
+    steps_per_s: float | None        # None: full speed
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Leave the loop; the process exits."""
+
+
+Command = Union[Start, Live, Pause, Step, Pace, Stop]
+
+
+# ---- messages: training process -> session ---------------------------------------------------------
+
+@dataclass
+class RunUpdate:
+    """What one run did since the previous update. The scalar lists hold only the new steps."""
+    name: str
+    settings: Settings
+    baseline: Baseline
+    steps: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float | None] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
+    clipped: list[bool] = field(default_factory=list)
+    latest: dict[str, np.ndarray] = field(default_factory=dict)   # per-step arrays, newest step
+    first: dict[str, np.ndarray] = field(default_factory=dict)    # the same at step 1
+    sample: Sample | None = None
+    step: int = 0                       # steps taken so far
+    status: str = "ok"                  # "ok" or "diverged"
+    diverged_at: int | None = None
+    done: bool = False                  # reached max_steps
+    steps_per_s: float = 0.0
+    # live setting changes as (step, label); the change applies from the step after
+    events: list[tuple[int, str]] = field(default_factory=list)
+
+    def merge(self, newer: "RunUpdate") -> None:
+        """Fold a later update of the same run into this one."""
+        self.steps += newer.steps
+        self.loss += newer.loss
+        self.accuracy += newer.accuracy
+        self.grad_norm += newer.grad_norm
+        self.clipped += newer.clipped
+        self.events += newer.events
+        self.latest.update(newer.latest)
+        self.first.update(newer.first)
+        for name in ("settings", "baseline", "step", "status", "diverged_at", "done",
+                     "steps_per_s"):
+            setattr(self, name, getattr(newer, name))
+        if newer.sample is not None:
+            self.sample = newer.sample
+
+
+@dataclass
+class Update:
+    """Everything new in one generation since the previous update."""
+    generation: int
+    runs: dict[str, RunUpdate]
+
+    def merge(self, newer: "Update") -> None:
+        for name, run in newer.runs.items():
+            if name in self.runs:
+                self.runs[name].merge(run)
+            else:
+                self.runs[name] = run
+
+
+@dataclass(frozen=True)
+class Error:
+    """The training process failed, or was lost; `message` is one line fit for the status."""
+    message: str
+
+
+Message = Union[Update, Error]

@@ -1,0 +1,225 @@
+"""The lab session: the one owner of a lab's state, with no Textual.
+
+It holds the settings and the lesson's preset, compare mode, pause, pace, the clipping threshold
+to come back to, and the generation; turns verbs (a key press, a settings panel, a lesson) into
+typed commands for the training process, deciding once whether a change is live or a fresh run;
+and folds the updates that come back into a bounded `LabHistory`. A view renders it and calls
+its verbs; `on_change` is called after every verb (updates are the view's to poll, at the rate
+it draws).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from tutor.engine.settings import MAX_CLIP, MAX_LR, MAX_SEED, MAX_SEQ_LEN, Settings
+
+from .history import LabHistory
+from .protocol import Error, Live, Pace, Pause, Start, Step, Update
+from .worker import PACES, TrainerProcess
+
+COMPARE_CELLS = ("rnn", "lstm", "gru")
+SEQ_LADDER = (2, 3, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000)
+DEFAULT_CLIP = 1.0
+SEND_HZ = 10.0            # the session reads the pipe this often (cheap: no drawing)
+
+
+class LabSession:
+    """A lab's state and verbs. `start()` launches the training process; until then verbs only
+    change the state (and single steps are remembered)."""
+
+    def __init__(self, preset: Settings, *, paused: bool = False, max_steps: int | None = None,
+                 send_hz: float = SEND_HZ):
+        self.preset = preset.validated()
+        self.settings = self.preset
+        self.compare = False
+        self.paused = paused
+        self.pace_index = 0
+        self.clip_threshold = _threshold_of(self.preset)
+        self.max_steps = max_steps
+        self.generation = 1
+        self.notice = ""               # a one-line message about the last verb, or an error
+        self.history = LabHistory()
+        self.history.paused = paused
+        self.history.reset(self.generation, self.runs())
+        self.trainer = TrainerProcess(max_steps=max_steps, send_hz=send_hz)
+        self.started = False
+        self.closed = False
+        self._early_steps = 0
+        self.on_change: Callable[[], None] = lambda: None
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start (or, after a crash, restart) the training process on the current settings."""
+        if self.closed:
+            return
+        self.started = True
+        self.trainer.start(Start(self.generation, self.runs()), paused=self.paused,
+                           pace=self.pace)
+        for _ in range(self._early_steps):
+            self.trainer.send(Step())
+        self._early_steps = 0
+
+    def close(self) -> None:
+        """Stop the training process for good (idempotent)."""
+        self.closed = True
+        self.trainer.close()
+
+    @property
+    def pace(self) -> float | None:
+        return PACES[self.pace_index]
+
+    def runs(self, settings: Settings | None = None) -> dict[str, Settings]:
+        settings = settings or self.settings
+        if self.compare:
+            return {cell: settings.replace(cell=cell) for cell in COMPARE_CELLS}
+        return {"main": settings}
+
+    # ---- updates ----------------------------------------------------------------------------------
+    def poll(self) -> bool:
+        """Fold in what the training process sent; True when anything changed."""
+        changed = False
+        for message in self.trainer.poll():
+            if isinstance(message, Error):
+                self.notice = message.message
+                changed = True
+            elif isinstance(message, Update):
+                changed = self.history.absorb(message) or changed
+        return changed
+
+    # ---- the one place a change becomes live or a fresh run -----------------------------------------
+    def _apply(self, settings: Settings, label: str | None = None, *,
+               fresh: bool | None = None) -> None:
+        """Take new settings. Fresh unless only live fields changed (or `fresh` says so); a fresh
+        run's `label` names the previous run, whose loss stays on the chart in grey."""
+        old_runs, old = self.runs(), self.settings
+        self.settings = settings.validated()
+        new_runs = self.runs()
+        if fresh is None:
+            fresh = set(old_runs) != set(new_runs) or old.needs_restart(self.settings)
+        self.notice = ""
+        if fresh:
+            self.generation += 1
+            self.history.reset(self.generation, new_runs, label)
+            if self.started and not self.closed:
+                if self.trainer.alive:
+                    self.trainer.send(Start(self.generation, new_runs))
+                else:
+                    self.start()             # the process died: r brings it back
+        elif self.started:
+            self.trainer.send(Live(self.generation, new_runs))
+        self.on_change()
+
+    def _tell(self, message: str) -> None:
+        self.notice = message
+        self.on_change()
+
+    # ---- verbs ------------------------------------------------------------------------------------
+    def load_preset(self, settings: Settings) -> None:
+        """Start a fresh run from a lesson's preset and remember it for `restore_preset`."""
+        self.preset = settings.validated()
+        self.compare = False
+        self.clip_threshold = _threshold_of(self.preset)
+        self._apply(self.preset, fresh=True)
+
+    def restore_preset(self) -> None:
+        self.load_preset(self.preset)
+
+    def toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self.history.paused = self.paused
+        self.trainer.send(Pause(self.paused))
+        self.on_change()
+
+    def reset_run(self) -> None:
+        """A fresh run with the same settings and seed (also restarts a dead process)."""
+        self._apply(self.settings, fresh=True)
+
+    def reseed(self) -> None:
+        s = self.settings
+        self._apply(s.replace(seed=(s.seed + 1) % (MAX_SEED + 1)), f"seed {s.seed}", fresh=True)
+
+    def set_cell(self, name: str) -> None:
+        before = "compare" if self.compare else self.settings.cell
+        self.compare = False
+        self._apply(self.settings.replace(cell=name), before, fresh=True)
+
+    def toggle_compare(self) -> None:
+        self.compare = not self.compare
+        self._apply(self.settings, fresh=True)
+
+    def toggle_clip(self) -> None:
+        s = self.settings
+        if s.clipping:
+            self.clip_threshold = s.clip
+            self._apply(s.replace(clip=0.0))
+        else:
+            self._apply(s.replace(clip=self.clip_threshold))
+
+    def scale_clip(self, factor: float) -> None:
+        """Change the clipping threshold (turning clipping on); live, from the next step."""
+        s = self.settings
+        base = s.clip if s.clipping else self.clip_threshold
+        self.clip_threshold = _round3(min(MAX_CLIP, max(1e-3, base * factor)))
+        self._apply(s.replace(clip=self.clip_threshold))
+
+    def change_seq_len(self, up: bool) -> None:
+        s = self.settings
+        T = s.seq_len
+        if up:
+            options = [t for t in SEQ_LADDER if T < t <= MAX_SEQ_LEN]
+        else:
+            options = [t for t in SEQ_LADDER if t < T and (t >= 2 or s.task != "echo")][::-1]
+        if not options:
+            self._tell(f"T is already {T}, the {'longest' if up else 'shortest'} on the ladder")
+            return
+        self._apply(s.replace(seq_len=options[0]), f"T={T}")
+
+    def scale_lr(self, factor: float) -> None:
+        s = self.settings
+        lr = _round3(min(MAX_LR, max(1e-6, s.lr * factor)))
+        if lr == s.lr:
+            self._tell(f"the learning rate is already {lr:g}, at its limit")
+            return
+        self._apply(s.replace(lr=lr), f"lr {s.lr:g}")
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Settings from the panel or elsewhere: live or fresh as they need."""
+        settings = settings.validated()
+        if settings.clipping:
+            self.clip_threshold = settings.clip
+        self._apply(settings, difference(self.settings, settings))
+
+    def step_once(self) -> None:
+        """One training step; pauses first if training was running."""
+        if not self.paused:
+            self.toggle_pause()
+        if self.started:
+            self.trainer.send(Step())
+        else:
+            self._early_steps += 1          # the process starts after the first frame
+        self.on_change()
+
+    def cycle_pace(self) -> None:
+        self.pace_index = (self.pace_index + 1) % len(PACES)
+        self.trainer.send(Pace(self.pace))
+        self.on_change()
+
+
+def _threshold_of(settings: Settings) -> float:
+    return settings.clip if settings.clipping else DEFAULT_CLIP
+
+
+def _round3(x: float) -> float:
+    return float(f"{x:.3g}")
+
+
+def difference(old: Settings, new: Settings) -> str:
+    """A short label for what the previous run had, e.g. "rnn" or "T=50"."""
+    if old.cell != new.cell:
+        return old.cell
+    labels = {"seq_len": "T={}", "lr": "lr {:g}", "seed": "seed {}", "hidden": "H={}",
+              "task": "{}", "optimizer": "{}"}
+    for name, fmt in labels.items():
+        if getattr(old, name) != getattr(new, name):
+            return fmt.format(getattr(old, name))
+    return "before"

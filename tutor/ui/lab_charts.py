@@ -1,0 +1,225 @@
+"""The lab's charts: loss, gradient norm per training step, ‖∂L/∂h_t‖ by timestep, gates by
+timestep. Each reads the session's `LabHistory` and draws through `LabChart`'s clean doors."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tutor.lab.history import RunHistory
+
+from .axes import aggregate, clean_log10, nice_ceil, nice_ticks, thin
+from .chart_base import (CELL_COLOR, CELL_MARKER, DIVERGED, EVENT, INITIAL, MARKER_GLYPH,
+                         REFERENCE, LabChart, Legend)
+
+class LossChart(LabChart):
+    title = "loss"
+
+    def data_key(self):
+        h = self.history
+        return (h.generation, h.waiting, id(h.ghost), tuple(r.scalars_version
+                                                           for r in h.runs.values()))
+
+    def draw(self, width, height):
+        h = self.history
+        runs = list(h.runs.values())
+        if not runs or not any(len(r.loss) for r in runs):
+            return None
+        baseline = runs[0].baseline.loss
+        all_y, last_x = [baseline], 1.0
+        for run in runs:
+            xs, ys = run.loss.points()
+            all_y += ys
+            last_x = max([last_x] + xs)
+        ghost = h.ghost
+        if ghost is not None:
+            all_y += ghost[2]
+            last_x = max([last_x] + ghost[1])
+        top = nice_ceil(max(1.2 * baseline, float(np.quantile(all_y, 0.98))))
+        self._xaxis_steps(last_x, width)
+        self._yaxis_linear(0.0, top, height)
+        legend = Legend(self.title)
+        if ghost is not None:
+            gx, gy = aggregate(ghost[1], ghost[2], width)
+            self._line(gx, [min(y, top) for y in gy], INITIAL, marker="·")
+        self._hline(baseline, REFERENCE)
+        for run in runs:
+            xs, ys = aggregate(*run.loss.points(), 2 * width)
+            marker = CELL_MARKER[run.cell] if h.compare else "braille"
+            self._line(xs, [min(y, top) for y in ys], CELL_COLOR[run.cell], marker)
+            legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell], run.cell)
+        legend.add("─", REFERENCE, f"baseline {baseline:.3g}", "baseline", "")
+        if ghost is not None:
+            legend.add("·", INITIAL, f"before: {ghost[0]}", tight=f"was {ghost[0]}")
+        _mark_events(self, runs, legend)
+        return legend
+
+
+class GradNormChart(LabChart):
+    title = "‖∇‖ per step"
+
+    def data_key(self):
+        h = self.history
+        return (h.generation, h.waiting, tuple((r.scalars_version, r.settings.clip,
+                                               r.settings.clip_mode) for r in h.runs.values()))
+
+    def draw(self, width, height):
+        h = self.history
+        runs = list(h.runs.values())
+        if not runs or not any(len(r.log_grad_norm) for r in runs):
+            return None
+        settings = runs[0].settings
+        clip_log = math.log10(settings.clip) if settings.clipping else None
+        series = [np.asarray(r.log_grad_norm.points()[1]) for r in runs]
+        if clip_log is not None:
+            series.append(np.asarray([clip_log]))
+        self._yaxis_log(series, height)
+        self._xaxis_steps(max(max(r.log_grad_norm.points()[0] or [1.0]) for r in runs), width)
+        legend = Legend(self.title)
+        for run in runs:
+            xs, ys = aggregate(*run.log_grad_norm.points(), 2 * width)
+            marker = CELL_MARKER[run.cell] if h.compare else "braille"
+            self._line(xs, ys, CELL_COLOR[run.cell], marker)
+            legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell], run.cell)
+        if clip_log is not None:
+            self._hline(clip_log, REFERENCE)
+            legend.add("─", REFERENCE, settings.clip_label,
+                       f"clip {settings.clip:g}", f"{settings.clip:g}")
+        else:
+            legend.add(None, None, "no clipping", "no clip")
+        _mark_events(self, runs, legend)
+        return legend
+
+
+class GradPerStepChart(LabChart):
+    title = "‖∂L/∂h_t‖ by t"
+
+    def data_key(self):
+        h = self.history
+        return (h.generation, h.waiting, tuple(r.arrays_version for r in h.runs.values()))
+
+    def draw(self, width, height):
+        h = self.history
+        runs = [r for r in h.runs.values() if "grad_norm_per_step" in r.latest]
+        if not runs:
+            return None
+        limit = max(8, 2 * width)
+        curves = [(r, clean_log10(r.latest["grad_norm_per_step"])) for r in runs]
+        first = None
+        first_raw = None if h.compare else runs[0].first.get("grad_norm_per_step")
+        if first_raw is not None:
+            first = clean_log10(first_raw)
+        lo, _ = self._yaxis_log([c for _, c in curves] + [first], height)
+        T = len(runs[0].latest["grad_norm_per_step"])
+        _xaxis_timesteps(self, T, width)
+        legend = Legend(self.title)
+        t = list(range(1, T + 1))
+        if first is not None:
+            self._line(*thin(t, list(_floor_zeros(first_raw, first, lo)), limit), INITIAL,
+                       marker="·")
+        for run, curve in curves:
+            marker = CELL_MARKER[run.cell] if h.compare else "braille"
+            raw = run.latest["grad_norm_per_step"]
+            drawn = _floor_zeros(raw, curve, lo)
+            self._line(*thin(t, list(drawn), limit), CELL_COLOR[run.cell], marker)
+            label = run.cell if h.compare else f"step {run.step}"
+            short = run.cell if h.compare else "now"
+            zeros = int(np.count_nonzero(np.asarray(raw) == 0))
+            broken = int(np.count_nonzero(~np.isfinite(np.asarray(raw, dtype=np.float64))))
+            if zeros:         # vanished below what float32 holds: drawn on the floor
+                label += f" ({zeros} of {T} are 0: on the floor)"
+                short += f" ({zeros}×0)"
+            if broken:        # overflowed: nothing to draw there
+                label += f" ({broken} of {T} overflowed)"
+                short += " (inf)"
+            legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell], label, short)
+        if first is not None:
+            legend.add("·", INITIAL, "step 0")
+        return legend
+
+
+class GatesChart(LabChart):
+    title = "gates by t"
+
+    def data_key(self):
+        h = self.history
+        return (h.generation, h.waiting, tuple(r.arrays_version for r in h.runs.values()))
+
+    def message(self) -> str:
+        runs = list(self.history.runs.values())
+        if runs and all(r.cell in ("rnn", "irnn") for r in runs):
+            return (f"a plain {runs[0].cell} has no gates:\n"
+                    "press 3 for an LSTM (forget gate\nand ‖∂L/∂c_t‖) or 4 for a GRU\n"
+                    "(update gate).")
+        return super().message()
+
+    def draw(self, width, height):
+        h = self.history
+        runs = [r for r in h.runs.values() if "gate_per_step" in r.latest]
+        if not runs:
+            return None
+        limit = max(8, 2 * width)
+        T = len(runs[0].latest["gate_per_step"])
+        _xaxis_timesteps(self, T, width)
+        self._yaxis_linear(0.0, 1.0, height)
+        legend = Legend(self.title)
+        t = list(range(1, T + 1))
+        lstm = next((r for r in runs if "cell_grad_norm_per_step" in r.latest), None)
+        for run in runs:
+            marker = CELL_MARKER[run.cell] if h.compare else "braille"
+            self._line(*thin(t, [float(g) for g in run.latest["gate_per_step"]], limit),
+                       CELL_COLOR[run.cell],
+                       marker)
+            gate = "forget f" if run.cell == "lstm" else "update z"
+            legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell],
+                       f"{run.cell} {gate}" if h.compare else f"mean {gate} (1 = keep)",
+                       gate if not h.compare else run.cell)
+        if lstm is not None:
+            raw = lstm.latest["cell_grad_norm_per_step"]
+            cells = clean_log10(raw)
+            lo, _ = self._yaxis_log([cells], height, yside="right")
+            self._line(*thin(t, list(_floor_zeros(raw, cells, lo)), limit), 2, marker="·",
+                       yside="right")
+            legend.add("·", 2, "‖∂L/∂c_t‖ (right axis)", "‖∂L/∂c_t‖ →")
+        return legend
+
+
+def _floor_zeros(raw, logs: np.ndarray, floor: float) -> np.ndarray:
+    """Exact zeros (a gradient that vanished below float range) at the axis floor, so the curve
+    is seen to hit bottom; inf and NaN stay NaN and are not drawn."""
+    out = logs.copy()
+    out[np.asarray(raw) == 0] = floor
+    return out
+
+
+def _xaxis_timesteps(chart: LabChart, T: int, width: int) -> None:
+    chart.plt.xlim(1, max(2, T))
+    ticks = [t for t in nice_ticks(0, T, max(2, min(6, width // 10))) if 1 <= t < T]
+    ticks = sorted(set([1] + ticks + [T]))
+    if len(ticks) > 2 and ticks[-1] - ticks[-2] < T / 8:
+        del ticks[-2]
+    chart.plt.xticks(ticks, [f"{t:g}" for t in ticks])
+
+
+def _mark_events(chart: LabChart, runs: list[RunHistory], legend: Legend) -> None:
+    """Vertical lines where a setting changed live, and where a run diverged."""
+    seen = set()
+    latest = None
+    for run in runs:
+        for step, label in run.events:
+            if step not in seen:
+                chart._vline(step, EVENT)
+                seen.add(step)
+            latest = (step, label)
+    if latest is not None:
+        # e.g. "clip norm 1 @812", shortened to "clip @812": what changed stays readable
+        what = latest[1].split()[0] if latest[1].split() else "change"
+        legend.add("│", EVENT, f"{latest[1]} @{latest[0]}", f"{what} @{latest[0]}")
+    diverged = [r.diverged_at for r in runs if r.diverged_at]
+    for step in diverged:
+        chart._vline(step, DIVERGED)
+    if diverged:
+        legend.add("│", DIVERGED, f"diverged @{min(diverged)}", f"diverged @{min(diverged)}")
+
+
+CHART_TYPES = (LossChart, GradPerStepChart, GradNormChart, GatesChart)
