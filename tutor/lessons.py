@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import textsafe
+from .lesson_body import Checkpoint, Invalid, Option, parse_body, quote  # noqa: F401
 from .engine.settings import Settings, SettingsError
 from .lab.modes import LabMode, MapLab, TrainLab, WorkedLab
 
 MAX_LESSON_BYTES = 256 * 1024
-MAX_CHECKPOINTS = 3
-MIN_OPTIONS, MAX_OPTIONS = 2, 6
 MAX_TITLE_CHARS = 120
 MAP_LIMIT = 50.0           # |map_w|, |map_b|, |map_x0| at most this
 
@@ -34,32 +33,16 @@ NAME_RULE = "file name must look like NN-slug.md: two digits, a dash, then a-z, 
 CONTROL_WARNING = "this lesson contained terminal control characters; they are shown as text"
 
 _NAME_RE = re.compile(r"(\d{2})-([a-z0-9]+(?:-[a-z0-9]+)*)\.md")
-_ID_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _KEY_LINE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)[ \t]*:(?:[ \t]+(.*)|[ \t]*)")
 _INT_RE = re.compile(r"[+-]?\d+")
 _FLOAT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _MAX_DIGITS = 30           # int() refuses very long digit strings; no setting needs this many
 _NON_FINITE_RE = re.compile(r"[+-]?\.?(?:nan|inf|infinity)", re.IGNORECASE)
-_FENCE_RE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
 _TRUE, _FALSE = ("true", "yes", "on"), ("false", "no", "off")
 
 
 class LessonsError(Exception):
     """The lessons folder itself is unusable; the message is one line."""
-
-
-@dataclass(frozen=True)
-class Option:
-    text: str
-    correct: bool
-    feedback: str
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    id: str
-    ask: str
-    options: list[Option]
 
 
 @dataclass
@@ -94,10 +77,6 @@ class LessonSet:
     folder: Path
     lessons: list[Lesson]
     broken: list[BrokenLesson]
-
-
-class _Invalid(Exception):
-    """A rule broken inside one file; the message becomes the BrokenLesson reason."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,14 +118,6 @@ def _suggest(key: str) -> str:
         return _HINTS[lowered]
     close = difflib.get_close_matches(lowered, KNOWN_KEYS, n=1, cutoff=0.6)
     return close[0] if close else ""
-
-
-def _quote(text: str, limit: int = 40) -> str:
-    """A short, terminal-safe quotation of file content for an error message."""
-    text = textsafe.clean(text)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return "'" + text + "'"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,7 +163,7 @@ def load_lessons(folder: Path | None = None) -> LessonSet:
         number, slug = int(match.group(1)), match.group(2)
         try:
             lesson = _load_file(path, number, slug)
-        except _Invalid as e:
+        except Invalid as e:
             broken.append(BrokenLesson(path, display, textsafe.clean(str(e))))
             continue
         except Exception as e:  # a parser bug must cost one lesson, never the whole app
@@ -245,16 +216,16 @@ def format_listing(lesson_set: LessonSet) -> str:
 def _load_file(path: Path, number: int, slug: str) -> Lesson:
     try:
         if path.is_dir():
-            raise _Invalid("is a folder, not a file")
+            raise Invalid("is a folder, not a file")
         if not stat.S_ISREG(path.stat().st_mode):   # a FIFO would block open() forever
-            raise _Invalid("is not a regular file")
+            raise Invalid("is not a regular file")
         with open(path, "rb") as f:
             data = f.read(MAX_LESSON_BYTES + 1)
             if len(data) > MAX_LESSON_BYTES:
                 size = max(path.stat().st_size, len(data))
-                raise _Invalid(f"lesson is {_size(size)}; the limit is {_size(MAX_LESSON_BYTES)}")
+                raise Invalid(f"lesson is {_size(size)}; the limit is {_size(MAX_LESSON_BYTES)}")
     except OSError as e:
-        raise _Invalid(f"cannot read the file: {e.strerror or e}") from None
+        raise Invalid(f"cannot read the file: {e.strerror or e}") from None
     text = _decode(data)
     return _parse(text, path, number, slug)
 
@@ -270,16 +241,16 @@ def _size(n: int) -> str:
 def _decode(data: bytes) -> str:
     data = data.removeprefix(b"\xef\xbb\xbf")
     if not data.strip():
-        raise _Invalid("empty file")
+        raise Invalid("empty file")
     nul = data.find(b"\x00")
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
-        raise _Invalid(f"binary file, not text (NUL byte on line {line})")
+        raise Invalid(f"binary file, not text (NUL byte on line {line})")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise _Invalid(f"not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}); "
+        raise Invalid(f"not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}); "
                        "save the file as UTF-8") from None
     return text.replace("\r\n", "\n")
 
@@ -287,35 +258,35 @@ def _decode(data: bytes) -> str:
 def _parse(text: str, path: Path, number: int, slug: str) -> Lesson:
     lines = text.split("\n")
     if lines[0].rstrip() != "---":
-        raise _Invalid("missing front matter: the file must start with a '---' line")
+        raise Invalid("missing front matter: the file must start with a '---' line")
     end = next((i for i in range(1, len(lines)) if lines[i].rstrip() == "---"), None)
     if end is None:
-        raise _Invalid("front matter opened on line 1 is never closed with a '---' line")
+        raise Invalid("front matter opened on line 1 is never closed with a '---' line")
     raw = _read_front_matter(lines[1:end], first_line=2)
     values = {key: _convert(key, value, line) for key, (value, line) in raw.items()}
 
     mode = values.get("mode", "train")
     for key in raw:
         if key in MODE_KEYS and MODE_KEYS[key] != mode:
-            raise _Invalid(f"line {raw[key][1]}: {key!r} applies only with 'mode: {MODE_KEYS[key]}'")
+            raise Invalid(f"line {raw[key][1]}: {key!r} applies only with 'mode: {MODE_KEYS[key]}'")
     if "title" not in values:
-        raise _Invalid("missing title: add a 'title: ...' line to the front matter")
+        raise Invalid("missing title: add a 'title: ...' line to the front matter")
     dirty = False
     title = textsafe.clean(values["title"])
     dirty |= title != values["title"]
     if not title.strip():
-        raise _Invalid(f"line {raw['title'][1]}: the title is empty")
+        raise Invalid(f"line {raw['title'][1]}: the title is empty")
     if len(title) > MAX_TITLE_CHARS:
-        raise _Invalid(f"line {raw['title'][1]}: the title is {len(title)} characters; "
+        raise Invalid(f"line {raw['title'][1]}: the title is {len(title)} characters; "
                        f"the limit is {MAX_TITLE_CHARS}")
 
     preset = {k: v for k, v in values.items() if k in SETTINGS_KINDS}
     try:
         settings = Settings(**preset).validated()
     except SettingsError as e:
-        raise _Invalid(f"{_culprit(preset, raw, str(e))}: {e}") from None
+        raise Invalid(f"{_culprit(preset, raw, str(e))}: {e}") from None
 
-    parts, checkpoints, body_dirty, warnings = _parse_body(lines[end + 1:], first_line=end + 2)
+    parts, checkpoints, body_dirty, warnings = parse_body(lines[end + 1:], first_line=end + 2)
     lab = {"train": lambda: TrainLab(settings),
            "worked": lambda: WorkedLab(values.get("worked_cell", "rnn")),
            "map": lambda: MapLab(values.get("map"), values.get("map_w"), values.get("map_b"),
@@ -331,7 +302,7 @@ def _parse(text: str, path: Path, number: int, slug: str) -> Lesson:
 
 
 def _read_front_matter(lines: list[str], first_line: int) -> dict[str, tuple[str, int]]:
-    """Map each key to (raw value, line number); syntax errors raise _Invalid."""
+    """Map each key to (raw value, line number); syntax errors raise Invalid."""
     found: dict[str, tuple[str, int]] = {}
     for offset, line in enumerate(lines):
         lineno = first_line + offset
@@ -339,21 +310,21 @@ def _read_front_matter(lines: list[str], first_line: int) -> dict[str, tuple[str
         if not stripped or stripped.startswith("#"):
             continue
         if line[0] in " \t":
-            raise _Invalid(f"line {lineno}: indented lines are not allowed; "
+            raise Invalid(f"line {lineno}: indented lines are not allowed; "
                            "the front matter is flat 'key: value' lines")
         if stripped[0] in "!&*":
-            raise _Invalid(f"line {lineno}: YAML tags, anchors and aliases are not allowed")
+            raise Invalid(f"line {lineno}: YAML tags, anchors and aliases are not allowed")
         match = _KEY_LINE_RE.fullmatch(stripped)
         if match is None:
             hint = "; put a space after the colon" if re.match(r"\w+:\S", stripped) else ""
-            raise _Invalid(f"line {lineno} is not 'key: value': {_quote(stripped)}{hint}")
+            raise Invalid(f"line {lineno} is not 'key: value': {quote(stripped)}{hint}")
         key = match.group(1)
         if key not in KNOWN_KEYS:
             hint = _suggest(key)
             hint = f"; did you mean {hint!r}?" if hint else f"; known keys: {', '.join(KNOWN_KEYS)}"
-            raise _Invalid(f"line {lineno}: unknown key {_quote(key)}{hint}")
+            raise Invalid(f"line {lineno}: unknown key {quote(key)}{hint}")
         if key in found:
-            raise _Invalid(f"line {lineno}: duplicate key {key!r} (first set on line {found[key][1]})")
+            raise Invalid(f"line {lineno}: duplicate key {key!r} (first set on line {found[key][1]})")
         found[key] = (_scalar(match.group(2) or "", lineno), lineno)
     return found
 
@@ -364,10 +335,10 @@ def _scalar(raw: str, lineno: int) -> str:
     if raw[:1] in ("'", '"'):
         close = raw.find(raw[0], 1)
         if close < 0:
-            raise _Invalid(f"line {lineno}: the quote {raw[0]} is never closed")
+            raise Invalid(f"line {lineno}: the quote {raw[0]} is never closed")
         rest = raw[close + 1:].strip()
         if rest and not rest.startswith("#"):
-            raise _Invalid(f"line {lineno}: unexpected text after the closing quote: {_quote(rest)}")
+            raise Invalid(f"line {lineno}: unexpected text after the closing quote: {quote(rest)}")
         return raw[1:close]
     comment = re.search(r"[ \t]#", raw)
     if comment:
@@ -377,12 +348,12 @@ def _scalar(raw: str, lineno: int) -> str:
     if raw[:1] in ("!", "&", "*"):
         what = {"!": "YAML tags such as '!!python/object'", "&": "YAML anchors",
                 "*": "YAML aliases"}[raw[0]]
-        raise _Invalid(f"line {lineno}: {what} are not allowed; lesson files are plain data "
+        raise Invalid(f"line {lineno}: {what} are not allowed; lesson files are plain data "
                        "(quote the value if you mean the text)")
     if raw[:1] in ("[", "{"):
-        raise _Invalid(f"line {lineno}: lists and mappings are not allowed; give one plain value")
+        raise Invalid(f"line {lineno}: lists and mappings are not allowed; give one plain value")
     if raw in ("|", ">", "|-", ">-", "|+", ">+"):
-        raise _Invalid(f"line {lineno}: multi-line values are not allowed; keep the value on one line")
+        raise Invalid(f"line {lineno}: multi-line values are not allowed; keep the value on one line")
     return raw
 
 
@@ -400,19 +371,19 @@ def _convert(key: str, value: str, lineno: int):
     if key in ("map_w", "map_b", "map_x0"):
         number = _float(where, value)
         if abs(number) > MAP_LIMIT:
-            raise _Invalid(f"{where} must be between {-MAP_LIMIT:g} and {MAP_LIMIT:g}, not {value}")
+            raise Invalid(f"{where} must be between {-MAP_LIMIT:g} and {MAP_LIMIT:g}, not {value}")
         return number
 
     kind = SETTINGS_KINDS[key]
     if not value:
-        raise _Invalid(f"{where} has no value")
+        raise Invalid(f"{where} has no value")
     if kind == "choice":
         converted = value.lower()
     elif kind == "int":
         if not _INT_RE.fullmatch(value):
-            raise _Invalid(f"{where} must be a whole number, not {_quote(value)}")
+            raise Invalid(f"{where} must be a whole number, not {quote(value)}")
         if len(value.lstrip("+-")) > _MAX_DIGITS:
-            raise _Invalid(f"{where} is far too large: {_quote(value)}")
+            raise Invalid(f"{where} is far too large: {quote(value)}")
         converted = int(value)
     elif kind == "float":
         converted = _float(where, value)
@@ -422,7 +393,7 @@ def _convert(key: str, value: str, lineno: int):
         elif value.lower() in _FALSE:
             converted = False
         else:
-            raise _Invalid(f"{where} must be true or false, not {_quote(value)}")
+            raise Invalid(f"{where} must be true or false, not {quote(value)}")
     elif kind == "clip":
         converted = 0.0 if value.lower() in ("off", "none", "false", "no") else _float(where, value)
     else:  # float_or_none
@@ -444,163 +415,18 @@ def _culprit(preset: dict, raw: dict[str, tuple[str, int]], message: str) -> str
 
 def _choice(where: str, value: str, choices: tuple[str, ...]) -> str:
     if value.lower() not in choices:
-        raise _Invalid(f"{where} must be one of {', '.join(choices)}, not {_quote(value)}")
+        raise Invalid(f"{where} must be one of {', '.join(choices)}, not {quote(value)}")
     return value.lower()
 
 
 def _float(where: str, value: str) -> float:
     if _NON_FINITE_RE.fullmatch(value):
-        raise _Invalid(f"{where} must be a finite number, not {_quote(value)}")
+        raise Invalid(f"{where} must be a finite number, not {quote(value)}")
     if not _FLOAT_RE.fullmatch(value):
-        raise _Invalid(f"{where} must be a number, not {_quote(value)}")
+        raise Invalid(f"{where} must be a number, not {quote(value)}")
     if len(value) > 64:
-        raise _Invalid(f"{where} has far too many digits: {_quote(value)}")
+        raise Invalid(f"{where} has far too many digits: {quote(value)}")
     number = float(value)
     if not math.isfinite(number):
-        raise _Invalid(f"{where} must be a finite number, not {_quote(value)}")
+        raise Invalid(f"{where} must be a finite number, not {quote(value)}")
     return number
-
-
-# ---------------------------------------------------------------------------------------------
-# Body: Markdown with ```checkpoint blocks
-
-def _parse_body(lines: list[str], first_line: int) -> tuple[list, list[Checkpoint], bool, list[str]]:
-    """Split the body into parts; return them with the checkpoints, whether cleaning changed any
-    text, and warnings."""
-    parts: list[str | Checkpoint] = []
-    checkpoints: list[Checkpoint] = []
-    warnings: list[str] = []
-    first_seen: dict[str, int] = {}
-    chunk: list[str] = []
-    dirty = False
-
-    def flush() -> None:
-        nonlocal dirty
-        text = "\n".join(chunk).strip("\n")
-        chunk.clear()
-        if text.strip():
-            cleaned = textsafe.clean(text)
-            dirty |= cleaned != text
-            parts.append(cleaned)
-
-    i = 0
-    while i < len(lines):
-        fence = _FENCE_RE.fullmatch(lines[i].rstrip())
-        if fence is None:
-            chunk.append(lines[i])
-            i += 1
-            continue
-        marker, info = fence.group(1), fence.group(2).strip()
-        if marker[0] == "`" and "`" in info:   # CommonMark: not a fence, e.g. ```inline```
-            chunk.append(lines[i])
-            i += 1
-            continue
-        close = _closing_fence(lines, i + 1, marker)
-        if info.lower() != "checkpoint":
-            # An ordinary code block: keep it verbatim, and do not look for checkpoints inside it.
-            if close is None:
-                warnings.append(f"line {first_line + i}: this code block is never closed, "
-                                "so the rest of the lesson shows as code")
-            stop = len(lines) if close is None else close + 1
-            chunk.extend(lines[i:stop])
-            i = stop
-            continue
-        lineno = first_line + i
-        if close is None:
-            raise _Invalid(f"line {lineno}: the checkpoint block is never closed with {marker}")
-        checkpoint, cp_dirty = _parse_checkpoint(lines[i + 1:close], lineno)
-        dirty |= cp_dirty
-        if checkpoint.id in first_seen:
-            raise _Invalid(f"line {lineno}: checkpoint id {checkpoint.id!r} is used twice "
-                           f"(first on line {first_seen[checkpoint.id]})")
-        first_seen[checkpoint.id] = lineno
-        checkpoints.append(checkpoint)
-        if len(checkpoints) > MAX_CHECKPOINTS:
-            raise _Invalid(f"line {lineno}: more than {MAX_CHECKPOINTS} checkpoints; "
-                           f"a lesson has at most {MAX_CHECKPOINTS}")
-        flush()
-        parts.append(checkpoint)
-        i = close + 1
-    flush()
-    return parts, checkpoints, dirty, warnings
-
-
-def _closing_fence(lines: list[str], start: int, marker: str) -> int | None:
-    for j in range(start, len(lines)):
-        stripped = lines[j].strip()
-        if (len(lines[j]) - len(lines[j].lstrip(" ")) <= 3 and stripped
-                and set(stripped) == {marker[0]} and len(stripped) >= len(marker)):
-            return j
-    return None
-
-
-def _parse_checkpoint(lines: list[str], start_line: int) -> tuple[Checkpoint, bool]:
-    """Parse the inside of a ```checkpoint block that opens on `start_line`."""
-    fields: dict[str, str] = {}
-    options: list[tuple[str, bool, list[str], int]] = []
-    where = f"checkpoint on line {start_line}"
-    for offset, line in enumerate(lines, start=start_line + 1):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if stripped.startswith(">"):
-            if not options:
-                raise _Invalid(f"line {offset}: feedback '>' comes before any option")
-            options[-1][2].append(stripped[1:].strip())
-            continue
-        option = re.fullmatch(r"([+-])\s+(\S.*)", stripped)
-        if option and not line[0].isspace():
-            options.append((option.group(2).strip(), option.group(1) == "+", [], offset))
-            continue
-        field_match = re.fullmatch(r"(id|ask)\s*:\s*(.*)", stripped)
-        if field_match and not line[0].isspace():
-            name, value = field_match.groups()
-            if name in fields:
-                raise _Invalid(f"line {offset}: {where} has a second {name!r} line")
-            fields[name] = value.strip()
-            continue
-        raise _Invalid(f"line {offset}: unexpected line in {where}: {_quote(stripped)}; "
-                       "expected 'id:', 'ask:', '+ option', '- option' or '  > feedback'")
-
-    qid = fields.get("id", "")
-    if not qid:
-        raise _Invalid(f"{where} has no 'id:' line")
-    if not _ID_RE.fullmatch(qid):
-        raise _Invalid(f"{where}: id {_quote(qid)} must use only a-z, 0-9 and '-'")
-    if not fields.get("ask"):
-        raise _Invalid(f"{where} has no 'ask:' line")
-    if len(options) < MIN_OPTIONS:
-        raise _Invalid(f"{where} has {len(options)} option(s); it needs at least {MIN_OPTIONS}")
-    if len(options) > MAX_OPTIONS:
-        raise _Invalid(f"{where} has {len(options)} options; the limit is {MAX_OPTIONS}")
-    if not any(correct for _, correct, _, _ in options):
-        raise _Invalid(f"{where} has no correct option; mark one with '+ '")
-    for text, _, feedback, lineno in options:
-        if not any(feedback):
-            raise _Invalid(f"line {lineno}: the option has no '  > ' feedback line after it")
-
-    dirty = False
-
-    def shown(text: str) -> str:
-        nonlocal dirty
-        cleaned = textsafe.clean(text)
-        dirty |= cleaned != text
-        return cleaned
-
-    built = [Option(shown(text), correct, shown(_join_feedback(feedback)))
-             for text, correct, feedback, _ in options]
-    return Checkpoint(qid, shown(fields["ask"]), built), dirty
-
-
-def _join_feedback(lines: list[str]) -> str:
-    """Feedback lines join like a Markdown paragraph; a bare '>' line starts a new paragraph."""
-    paragraphs, current = [], []
-    for line in lines:
-        if line:
-            current.append(line)
-        elif current:
-            paragraphs.append(" ".join(current))
-            current = []
-    if current:
-        paragraphs.append(" ".join(current))
-    return "\n\n".join(paragraphs)

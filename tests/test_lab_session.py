@@ -1,0 +1,158 @@
+"""The lab session without a screen: its state, its verbs, and the one live-or-fresh decision,
+driving the real training process."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tutor.engine import Settings
+from tutor.lab import status
+from tutor.lab.protocol import Live, Start
+from tutor.lab.session import LabSession
+from tutor.lab.worker import LOST
+
+FAST = Settings(cell="rnn", task="echo", seq_len=10, hidden=8, batch=8)
+
+
+@pytest.fixture
+def session():
+    made = []
+
+    def make(settings=FAST, **kwargs) -> LabSession:
+        s = LabSession(settings, **kwargs)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def wait(session: LabSession, condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        session.poll()
+        time.sleep(0.02)
+
+
+def sent(session: LabSession) -> list:
+    """Record the commands the session sends from now on."""
+    log = []
+    real = session.trainer.send
+    session.trainer.send = lambda command: (log.append(command), real(command))[1]
+    return log
+
+
+def main(session):
+    return session.history.runs["main"]
+
+
+def test_clipping_is_live_and_a_cell_change_is_a_fresh_generation(session):
+    s = session()
+    s.start()
+    wait(s, lambda: main(s).step >= 5)
+    log = sent(s)
+    gen = s.generation
+    s.toggle_clip()
+    assert s.generation == gen and s.settings.clip == 1.0
+    assert log == [Live(gen, {"main": FAST.replace(clip=1.0)})]
+    wait(s, lambda: main(s).events)
+    assert main(s).events[-1][1] == "clip norm 1" and main(s).step > 5   # the run went on
+    s.set_cell("gru")
+    assert s.generation == gen + 1 and isinstance(log[-1], Start)
+    assert s.history.ghost is not None and s.history.ghost[0] == "rnn"
+    wait(s, lambda: main(s).step >= 3)
+    assert main(s).settings.cell == "gru" and main(s).baseline is not None
+
+
+def test_stale_updates_never_reach_the_new_history(session):
+    s = session()
+    s.start()
+    wait(s, lambda: main(s).step >= 20)
+    s.scale_lr(2.0)                           # fresh: the old generation's messages are stale
+    assert main(s).step == 0 and s.history.generation == s.generation
+    wait(s, lambda: main(s).step >= 3)
+    assert main(s).loss.points()[0][0] == 1   # the new run's own first step, not the old one's
+
+
+def test_pause_is_held_once_and_steps_before_start_are_kept(session):
+    s = session(paused=True)
+    s.step_once()
+    s.step_once()
+    assert s.paused and s.history.paused and not s.started
+    s.start()
+    wait(s, lambda: main(s).step == 2)
+    time.sleep(0.3)
+    s.poll()
+    assert main(s).step == 2                  # paused: nothing more trains
+    s.toggle_pause()
+    assert not s.paused and not s.history.paused
+    wait(s, lambda: main(s).step > 10)
+
+
+def test_compare_mode_and_the_preset(session):
+    s = session(FAST.replace(clip=0.5))
+    s.start()
+    s.toggle_compare()
+    assert set(s.history.runs) == {"rnn", "lstm", "gru"}
+    assert status.settings_fields(s)[0][0] == "rnn+lstm+gru echo"
+    s.toggle_clip()                            # off, remembering 0.5
+    s.scale_lr(0.5)
+    s.toggle_clip()
+    assert s.settings.clip == 0.5 and s.settings.lr == FAST.lr / 2
+    s.restore_preset()
+    assert not s.compare and s.settings == FAST.replace(clip=0.5)
+    assert list(s.history.runs) == ["main"]
+
+
+def test_the_ladder_says_when_it_ends_and_the_status_names_it(session):
+    s = session(FAST.replace(seq_len=2000))
+    gen = s.generation
+    s.change_seq_len(up=True)
+    assert s.generation == gen and s.settings.seq_len == 2000
+    assert s.notice == "T is already 2000, the longest on the ladder"
+    assert ("T is already 2000, the longest on the ladder", "italic") in \
+        status.progress_fields(s)
+    s.change_seq_len(up=False)
+    assert s.settings.seq_len == 1500 and s.notice == ""
+
+
+def test_settings_from_the_panel_are_live_or_fresh_as_they_need(session):
+    s = session()
+    gen = s.generation
+    s.apply_settings(FAST.replace(clip=2.0, clip_mode="value"))
+    assert s.generation == gen and s.clip_threshold == 2.0
+    s.apply_settings(FAST.replace(hidden=16))
+    assert s.generation == gen + 1
+    with pytest.raises(ValueError):
+        s.apply_settings(Settings(lr=-1.0))
+
+
+def test_a_lost_process_is_said_once_and_reset_brings_it_back(session):
+    s = session()
+    s.start()
+    wait(s, lambda: main(s).step > 0)
+    os.kill(s.trainer.pid, signal.SIGKILL)
+    wait(s, lambda: s.notice == LOST)
+    assert not s.trainer.alive
+    s.reset_run()
+    assert s.trainer.alive and s.notice == ""
+    wait(s, lambda: main(s).step > 0)
+
+
+def test_on_change_follows_every_verb(session):
+    s = session()
+    calls = []
+    s.on_change = lambda: calls.append(1)
+    for verb in (s.toggle_pause, s.cycle_pace, s.toggle_clip, s.reseed, s.toggle_compare,
+                 s.reset_run, s.restore_preset):
+        before = len(calls)
+        verb()
+        assert len(calls) > before, verb.__name__
+    s.close()
+    s.reset_run()                              # closed: the verb changes state, starts nothing
+    assert not s.trainer.alive
