@@ -193,7 +193,7 @@ def add_exercises(sub) -> None:
     check.add_argument("--dir", metavar="DIR", default=argparse.SUPPRESS, help=folder_help)
     check.add_argument("--time-limit", type=float_in(0.5, 600), default=DEFAULT_TIME_S,
                        metavar="S", help="seconds your code may run (default: %(default)s)")
-    check.add_argument("--memory-limit", type=int_in(128, 1 << 20), default=DEFAULT_MEMORY_MIB,
+    check.add_argument("--memory-limit", type=int_in(256, 1 << 20), default=DEFAULT_MEMORY_MIB,
                        metavar="MIB", help="memory it may use, in MiB (default: %(default)s)")
     watch = actions.add_parser("watch", help="the exercise screen: checks on every save",
                                description="A screen listing the exercises that checks a file "

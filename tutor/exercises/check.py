@@ -85,6 +85,8 @@ def _error_line(name: str, error: dict, limits: Limits) -> tuple[str, str]:
         where += f" in {function}():"
     if kind == "todo":
         return "todo", f"{name}: not written yet: {function}() still raises NotImplementedError"
+    if kind in ("shape", "missing"):
+        return "error", f"{name}: {message}"
     if kind == "syntax":
         return "error", f"{where} {message}"
     if kind == "time":
