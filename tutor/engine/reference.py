@@ -42,18 +42,19 @@ def rnn_step_forward(x, h_prev, W_ih, W_hh, b_ih, b_hh):
 
 
 def rnn_step_backward(dh, cache):
-    """dh (B, H) = ∂L/∂h. Returns dx (B, I), dh_prev (B, H), dW_ih (H, I), dW_hh (H, H),
-    db_ih (H,), db_hh (H,).
+    """dh (B, H) = ∂L/∂h. Returns dx (B, I), dh_prev (B, H), dW_ih (H, I),
+    dW_hh (H, H), db_ih (H,), db_hh (H,).
 
-    With a the pre-activation, ∂h/∂a = 1 − h² (tanh′ written with its output), so
-    da = dh·(1 − h²); then a = x W_ihᵀ + h_prev W_hhᵀ + b gives every other gradient."""
+    With a the pre-activation, ∂h/∂a = 1 − h² (tanh′ written with its
+    output), so da = dh·(1 − h²); then a = x W_ihᵀ + h_prev W_hhᵀ + b
+    gives every other gradient."""
     x, h_prev, W_ih, W_hh, h = cache
-    da = dh * (1.0 - h ** 2)                 # (B, H)
-    dx = da @ W_ih                           # (B, I)
-    dh_prev = da @ W_hh                      # (B, H)
-    dW_ih = da.T @ x                         # (H, I): the same layout as W_ih
-    dW_hh = da.T @ h_prev                    # (H, H)
-    db = da.sum(axis=0)                      # (H,): each bias is added to every row
+    da = dh * (1.0 - h ** 2)         # (B, H)
+    dx = da @ W_ih                   # (B, I)
+    dh_prev = da @ W_hh              # (B, H)
+    dW_ih = da.T @ x                 # (H, I): the same layout as W_ih
+    dW_hh = da.T @ h_prev            # (H, H)
+    db = da.sum(axis=0)              # (H,): the bias meets every row
     return dx, dh_prev, dW_ih, dW_hh, db, db.copy()
 
 
@@ -77,12 +78,13 @@ def irnn_step_backward(dh, cache):
 
 def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
     """PyTorch's LSTM step, gates in the order i, f, g, o:
-        a = x W_ihᵀ + b_ih + h_prev W_hhᵀ + b_hh          (B, 4H), split into a_i, a_f, a_g, a_o
+        a = x W_ihᵀ + b_ih + h_prev W_hhᵀ + b_hh     (B, 4H)
+        split into a_i, a_f, a_g, a_o
         i, f, o = σ(a_i), σ(a_f), σ(a_o);  g = tanh(a_g)
         c = f·c_prev + i·g;  h = o·tanh(c)
 
-    x (B, I), h_prev and c_prev (B, H), W_ih (4H, I), W_hh (4H, H), b_ih and b_hh (4H,).
-    Returns h (B, H), c (B, H) and the cache."""
+    x (B, I), h_prev and c_prev (B, H), W_ih (4H, I), W_hh (4H, H),
+    b_ih and b_hh (4H,). Returns h (B, H), c (B, H) and the cache."""
     H = h_prev.shape[1]
     a = x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh
     i = sigmoid(a[:, 0:H])
@@ -97,20 +99,21 @@ def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
 
 
 def lstm_step_backward(dh, dc, cache):
-    """dh, dc (B, H): ∂L/∂h and ∂L/∂c in total (dc already holds what step t+1 sent back).
-    Returns dx (B, I), dh_prev (B, H), dc_prev (B, H), dW_ih (4H, I), dW_hh (4H, H),
-    db_ih (4H,), db_hh (4H,).
+    """dh, dc (B, H): ∂L/∂h and ∂L/∂c from above (dc holds what step t+1
+    sent back). Returns dx (B, I), dh_prev (B, H), dc_prev (B, H),
+    dW_ih (4H, I), dW_hh (4H, H), db_ih (4H,), db_hh (4H,).
 
-    h = o·tanh(c) sends dh·o·(1 − tanh²c) into c as well, so the cell's total gradient is
-    dc + dh·o·(1 − tanh²c); from c = f·c_prev + i·g each gate gets its factor, times the
-    derivative of its activation (σ′ = σ(1 − σ), tanh′ = 1 − tanh²)."""
+    h = o·tanh(c) sends dh·o·(1 − tanh²c) into c as well, so the cell's
+    total gradient is dc + dh·o·(1 − tanh²c); from c = f·c_prev + i·g
+    each gate gets its factor, times the derivative of its activation
+    (σ′ = σ(1 − σ), tanh′ = 1 − tanh²)."""
     x, h_prev, c_prev, W_ih, W_hh, i, f, g, o, tc = cache
     dc = dc + dh * o * (1.0 - tc ** 2)
     di = dc * g * i * (1.0 - i)
     df = dc * c_prev * f * (1.0 - f)
     dg = dc * i * (1.0 - g ** 2)
     do = dh * tc * o * (1.0 - o)
-    da = np.concatenate([di, df, dg, do], axis=1)   # (B, 4H), PyTorch's gate order
+    da = np.concatenate([di, df, dg, do], axis=1)   # (B, 4H), i f g o
     dx = da @ W_ih
     dh_prev = da @ W_hh
     dc_prev = dc * f
@@ -123,21 +126,21 @@ def lstm_step_backward(dh, dc, cache):
 # ---- GRU ------------------------------------------------------------------------------------
 
 def gru_step_forward(x, h_prev, W_ih, W_hh, b_ih, b_hh):
-    """PyTorch's GRU step, gates in the order r, z, n, the reset applied after the recurrent
-    product (so the two biases of n are not interchangeable):
-        gi = x W_ihᵀ + b_ih;  gh = h_prev W_hhᵀ + b_hh        (B, 3H) each, split r, z, n
+    """PyTorch's GRU step, gates in the order r, z, n, the reset applied
+    after the recurrent product (so the two biases of n differ):
+        gi = x W_ihᵀ + b_ih;  gh = h_prev W_hhᵀ + b_hh     (B, 3H) each
         r = σ(gi_r + gh_r);  z = σ(gi_z + gh_z)
-        n = tanh(gi_n + r·gh_n)          i.e. tanh(W_in x + b_in + r·(W_hn h + b_hn))
+        n = tanh(gi_n + r·gh_n) = tanh(W_in x + b_in + r·(W_hn h + b_hn))
         h = (1 − z)·n + z·h_prev
 
-    x (B, I), h_prev (B, H), W_ih (3H, I), W_hh (3H, H), b_ih and b_hh (3H,).
-    Returns h (B, H) and the cache."""
+    x (B, I), h_prev (B, H), W_ih (3H, I), W_hh (3H, H), b_ih and b_hh
+    (3H,). Returns h (B, H) and the cache."""
     H = h_prev.shape[1]
     gi = x @ W_ih.T + b_ih
     gh = h_prev @ W_hh.T + b_hh
     r = sigmoid(gi[:, 0:H] + gh[:, 0:H])
     z = sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
-    hn = gh[:, 2 * H:3 * H]                  # W_hn h_prev + b_hn, before the reset
+    hn = gh[:, 2 * H:3 * H]          # W_hn h_prev + b_hn, before the reset
     n = np.tanh(gi[:, 2 * H:3 * H] + r * hn)
     h = (1.0 - z) * n + z * h_prev
     cache = (x, h_prev, W_ih, W_hh, r, z, n, hn)
@@ -145,17 +148,18 @@ def gru_step_forward(x, h_prev, W_ih, W_hh, b_ih, b_hh):
 
 
 def gru_step_backward(dh, cache):
-    """dh (B, H) = ∂L/∂h. Returns dx (B, I), dh_prev (B, H), dW_ih (3H, I), dW_hh (3H, H),
-    db_ih (3H,), db_hh (3H,).
+    """dh (B, H) = ∂L/∂h. Returns dx (B, I), dh_prev (B, H), dW_ih (3H, I),
+    dW_hh (3H, H), db_ih (3H,), db_hh (3H,).
 
-    The input side and the recurrent side differ only in n's block: the input side's
-    pre-activation gradient is dn·(1 − n²), the recurrent side's is that times r."""
+    The input side and the recurrent side differ only in n's block: the
+    input side's pre-activation gradient is dn·(1 − n²), the recurrent
+    side's is that times r."""
     x, h_prev, W_ih, W_hh, r, z, n, hn = cache
     dn = dh * (1.0 - z) * (1.0 - n ** 2)     # at n's pre-activation
     dz = dh * (h_prev - n) * z * (1.0 - z)
     dr = dn * hn * r * (1.0 - r)
-    dgi = np.concatenate([dr, dz, dn], axis=1)       # (B, 3H) at x W_ihᵀ + b_ih
-    dgh = np.concatenate([dr, dz, dn * r], axis=1)   # (B, 3H) at h_prev W_hhᵀ + b_hh
+    dgi = np.concatenate([dr, dz, dn], axis=1)      # (B, 3H) at gi
+    dgh = np.concatenate([dr, dz, dn * r], axis=1)  # (B, 3H) at gh
     dx = dgi @ W_ih
     dh_prev = dgh @ W_hh + dh * z
     dW_ih = dgi.T @ x
@@ -166,7 +170,8 @@ def gru_step_backward(dh, cache):
 # ---- whole sequences ------------------------------------------------------------------------
 
 def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
-    """x (T, B, I), h0 (B, H). Returns h (T, B, H) holding h_1 … h_T, and the caches."""
+    """x (T, B, I), h0 (B, H). Returns h (T, B, H) holding h_1 … h_T, and
+    the caches."""
     h, caches, h_t = [], [], h0
     for x_t in x:
         h_t, cache = rnn_step_forward(x_t, h_t, W_ih, W_hh, b_ih, b_hh)
@@ -176,27 +181,30 @@ def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
 
 
 def rnn_backward(dh, cache):
-    """Backpropagation through time. dh (T, B, H): the loss's own gradient at each h_t (not
-    through the recurrence). Returns dx (T, B, I), dh0 (B, H), dW_ih, dW_hh, db_ih, db_hh
-    (summed over the steps) and dh_norms (T,): ‖∂L/∂h_t‖ of the total gradient at each step,
-    the norm over the whole (B, H) array.
+    """Backpropagation through time. dh (T, B, H): the loss's own gradient
+    at each h_t (not through the recurrence). Returns dx (T, B, I),
+    dh0 (B, H), dW_ih, dW_hh, db_ih, db_hh (summed over the steps) and
+    dh_norms (T,): ‖∂L/∂h_t‖ of the total gradient at each step, the norm
+    over the whole (B, H) array.
 
-    Going back in time, step t's total gradient is its own dh[t] plus what step t+1 sent back
-    through W_hh; that sum is what the norm measures and what the step's backward receives."""
+    Going back in time, step t's total gradient is its own dh[t] plus what
+    step t+1 sent back through W_hh; that sum is what the norm measures and
+    what the step's backward receives."""
     T = dh.shape[0]
     dx = np.zeros((T,) + cache[0][0].shape)
     dW_ih, dW_hh = np.zeros_like(cache[0][2]), np.zeros_like(cache[0][3])
     db_ih, db_hh = np.zeros(dW_ih.shape[0]), np.zeros(dW_hh.shape[0])
     dh_norms = np.zeros(T)
-    dh_next = np.zeros_like(dh[0])           # nothing flows back into the last step
+    dh_next = np.zeros_like(dh[0])   # nothing flows back into step T
     for t in reversed(range(T)):
-        dh_t = dh[t] + dh_next               # total ∂L/∂h_t
+        dh_t = dh[t] + dh_next       # the total ∂L/∂h_t
         dh_norms[t] = np.linalg.norm(dh_t)
-        dx[t], dh_next, dW_ih_t, dW_hh_t, db_ih_t, db_hh_t = rnn_step_backward(dh_t, cache[t])
-        dW_ih += dW_ih_t
-        dW_hh += dW_hh_t
-        db_ih += db_ih_t
-        db_hh += db_hh_t
+        dx[t], dh_next, gW_ih, gW_hh, gb_ih, gb_hh = rnn_step_backward(
+            dh_t, cache[t])
+        dW_ih += gW_ih
+        dW_hh += gW_hh
+        db_ih += gb_ih
+        db_hh += gb_hh
     return dx, dh_next, dW_ih, dW_hh, db_ih, db_hh, dh_norms
 
 
@@ -279,15 +287,16 @@ def global_norm(grads):
 
 
 def clip_by_norm(grads, max_norm):
-    """grads: dict of name → array. When the global norm exceeds max_norm, scale every array
-    by max_norm / norm (the direction is kept); otherwise leave them as they are. Returns new
-    arrays (the input is not changed) and the norm before clipping."""
+    """grads: dict of name → array. When the global norm exceeds max_norm,
+    scale every array by max_norm / norm (the direction is kept); otherwise
+    leave them as they are. Returns new arrays (the input is not changed)
+    and the norm before clipping."""
     norm = global_norm(grads)
     scale = max_norm / norm if norm > max_norm else 1.0
     return {name: g * scale for name, g in grads.items()}, norm
 
 
 def clip_by_value(grads, limit):
-    """Cut every entry of every array to [−limit, limit] on its own (the direction may turn).
-    Returns new arrays."""
+    """Cut every entry of every array to [−limit, limit] on its own (the
+    direction may turn). Returns new arrays."""
     return {name: np.clip(g, -limit, limit) for name, g in grads.items()}

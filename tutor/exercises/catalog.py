@@ -17,6 +17,15 @@ class Exercise:
     short: str                           # the title in a narrow list
     hints: tuple[str, ...]
     helpers: tuple[str, ...] = ()        # reference functions the solution calls
+    hint_targets: tuple[int, ...] = (0, 1, 1)   # the function (index) each hint is about
+
+    def next_hint(self, shown: set[int], failing: str | None) -> int | None:
+        """The hint to show next: the first unseen one about the failing function, else the
+        first unseen one; None when all have been shown."""
+        unseen = [i for i in range(len(self.hints)) if i not in shown]
+        about = [i for i in unseen if failing is not None
+                 and self.functions[self.hint_targets[i]] == failing]
+        return (about or unseen or [None])[0]
 
     @property
     def template(self) -> str:
@@ -63,7 +72,7 @@ EXERCISES = (
                  "Scale only when norm > max_norm, and by max_norm / norm; return the norm you "
                  "measured before scaling.",
                  "By value: {name: np.clip(g, -limit, limit) for name, g in grads.items()}."),
-             ("global_norm",)),
+             ("global_norm",), (0, 0, 1)),
     Exercise(4, "04_lstm_step.py", "LSTM step, forward and backward",
              ("lstm_step_forward", "lstm_step_backward"), "LSTM step", (
                  "Split a (B, 4H) into four (B, H) blocks in the order i, f, g, o; only g uses "

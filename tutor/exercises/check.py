@@ -32,6 +32,7 @@ class CheckResult:
     summary: str                         # one line
     details: list[str] = field(default_factory=list)
     printed: str = ""                    # the tail of what the learner's code printed
+    failing: str | None = None           # the first function found at fault, if known
 
     @property
     def passed(self) -> bool:
@@ -48,7 +49,8 @@ class CheckResult:
 
 
 def check_file(exercise: Exercise, path: Path, limits: Limits | None = None,
-               seed: int | None = None) -> CheckResult:
+               seed: int | None = None, cancel=None) -> CheckResult:
+    """Check one file. `cancel`, a threading.Event, stops a running check at once."""
     name = exercise.file
     path = Path(path).absolute()             # the child runs in another folder
     if not path.is_file():
@@ -56,22 +58,25 @@ def check_file(exercise: Exercise, path: Path, limits: Limits | None = None,
                            f"{name}: missing; run `rnn-tutor exercises` to create it again")
     rng = np.random.default_rng(seed)
     cases = make_cases(exercise.number, rng)
-    outcome = run(path, [c.to_child() for c in cases], limits or Limits())
+    outcome = run(path, [c.to_child() for c in cases], limits or Limits(), cancel)
     if outcome.error is not None:
         status, line = _error_line(name, outcome.error, limits or Limits())
         flood = outcome.error.get("kind") == "output"
         return CheckResult(exercise.number, name, status, line,
-                           printed="" if flood else outcome.printed)
+                           printed="" if flood else outcome.printed,
+                           failing=outcome.error.get("function"))
     total = len(cases[0].expected)
     for i, (case, got, bad) in enumerate(zip(cases, outcome.cases, outcome.bad)):
         with np.errstate(all="ignore"):
             findings = compare(case, got, bad)
         if findings:
+            failing = next(c["fn"] for c in case.calls if findings[0][0] in c["returns"]
+                           or findings[0][0].split("/")[0] in c["returns"])
             which = "the first case" if i == 0 else "the second case" if i == 1 else f"case {i + 1}"
             summary = (f"{name}: {len(findings)} of {total} results wrong on {which} "
                        f"({case.dims})")
-            return CheckResult(exercise.number, name, "fail", summary, findings,
-                               outcome.printed)
+            return CheckResult(exercise.number, name, "fail", summary,
+                               [text for _, text in findings], outcome.printed, failing)
     fd = " and agree with finite differences of your forward" if cases[0].fd else ""
     return CheckResult(exercise.number, name, "pass",
                        f"{name}: passed: all {total} results match the engine on "
@@ -102,22 +107,25 @@ def _error_line(name: str, error: dict, limits: Limits) -> tuple[str, str]:
         return "error", f"{name}: the checking process was killed ({message})"
     if kind == "exit":
         return "error", f"{name}: the checking process ended without results ({message})"
+    if kind == "cancelled":
+        return "error", f"{name}: check cancelled"
     if kind == "start":
         return "error", f"{name}: could not start the checking process ({message})"
     return "error", f"{where} {message}"
 
 
-def compare(case: Case, got: dict[str, np.ndarray], bad: dict[str, str]) -> list[str]:
-    """One line per wrong result, in the order the functions return them."""
+def compare(case: Case, got: dict[str, np.ndarray],
+            bad: dict[str, str]) -> list[tuple[str, str]]:
+    """(name, one line) per wrong result, in the order the functions return them."""
     findings = []
     for name, want in case.expected.items():
         shown = _label(name)
         if name in bad or name.split("/")[0] in bad:
             what = bad.get(name) or bad.get(name.split("/")[0])
-            findings.append(f"{shown}: you returned {what}, not an array")
+            findings.append((name, f"{shown}: you returned {what}, not an array"))
             continue
         if name not in got:
-            findings.append(f"{shown}: missing from what you returned")
+            findings.append((name, f"{shown}: missing from what you returned"))
             continue
         problem = _compare_one(shown, got[name], want, case.shapes.get(name, ""),
                                case.time.get(name), case.gates if name in case.stacked else "",
@@ -133,7 +141,7 @@ def compare(case: Case, got: dict[str, np.ndarray], bad: dict[str, str]) -> list
             else:
                 problem += ("; it disagrees with finite differences of your forward too "
                             f"(largest gap {_gap(got[name], numeric):.3g})")
-        findings.append(problem)
+        findings.append((name, problem))
     for name, fd_input in case.fd_of.items():         # right results, inconsistent forward
         numeric = got.get("fd:" + fd_input)
         mine = got.get(name)
@@ -141,8 +149,8 @@ def compare(case: Case, got: dict[str, np.ndarray], bad: dict[str, str]) -> list
             continue
         if (np.allclose(mine, case.expected[name], rtol=RTOL, atol=ATOL)
                 and not np.allclose(mine, numeric, rtol=FD_RTOL, atol=FD_ATOL)):
-            findings.append(f"{name} matches the engine but not finite differences of your "
-                            "forward: does the forward depend on anything but its arguments?")
+            findings.append((name, f"{name} matches the engine but not finite differences of "
+                             "your forward: does it depend on anything but its arguments?"))
     return findings
 
 

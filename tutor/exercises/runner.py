@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,9 +43,10 @@ class Outcome:
     printed: str = ""
 
 
-def run(file: Path, cases: list[dict], limits: Limits) -> Outcome:
+def run(file: Path, cases: list[dict], limits: Limits,
+        cancel: threading.Event | None = None) -> Outcome:
     """cases: each {"inputs": {name: array}, "calls": [...], "fd": [...], "scalars": [...]}
-    (see `_child.py` for what the calls say)."""
+    (see `_child.py` for what the calls say). Setting `cancel` kills the child at once."""
     with tempfile.TemporaryDirectory(prefix="rnn-tutor-check-") as tmp:
         work = Path(tmp)
         spec = {"file": str(file), "memory_bytes": int(limits.memory_bytes),
@@ -66,7 +69,10 @@ def run(file: Path, cases: list[dict], limits: Limits) -> Outcome:
             except OSError as e:
                 return Outcome(error={"kind": "start", "message": e.strerror or str(e),
                                       "line": None, "function": None})
-            timed_out = _wait(proc, limits.seconds + START_ALLOWANCE_S)
+            timed_out = _wait(proc, limits.seconds + START_ALLOWANCE_S, cancel)
+        if cancel is not None and cancel.is_set():
+            return Outcome(error={"kind": "cancelled", "message": "", "line": None,
+                                  "function": None})
         outcome = _collect(work, len(cases))
         outcome.printed = _tail(printed)
         if outcome.error is None and not outcome.cases:
@@ -74,14 +80,25 @@ def run(file: Path, cases: list[dict], limits: Limits) -> Outcome:
         return outcome
 
 
-def _wait(proc: subprocess.Popen, seconds: float) -> bool:
-    """Wait for the child; past the deadline kill its process group. Always reap it, and
-    kill anything it left behind in its group. Returns whether the deadline passed."""
+def _wait(proc: subprocess.Popen, seconds: float, cancel: threading.Event | None) -> bool:
+    """Wait for the child; past the deadline (or on cancel) kill its process group. Always
+    reap it, and kill anything it left behind in its group. Returns whether the deadline
+    passed."""
     timed_out = False
+    deadline = time.monotonic() + seconds
     try:
-        proc.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+        while proc.poll() is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            if cancel is not None and cancel.wait(min(left, 0.05)):
+                break
+            if cancel is None:
+                try:
+                    proc.wait(timeout=left)
+                except subprocess.TimeoutExpired:
+                    pass
     except BaseException:                    # e.g. KeyboardInterrupt: still leave no child
         _kill_group(proc)
         proc.wait()
