@@ -145,15 +145,23 @@ def test_finite_differences_point_at_the_forward_when_the_backward_matches_it(ws
                           "the forward first")
 
 
+def line_of(path, snippet):
+    return next(i for i, s in enumerate(path.read_text().splitlines(), 1) if snippet in s)
+
+
 def one_line(result):
     assert result.status == "error"
     assert "\n" not in result.summary and result.details == []
     return result.summary
 
 
-def test_an_endless_loop_is_stopped_and_reported_in_one_line(ws):
+@pytest.mark.parametrize("body, stuck_at", [
+    ("    while True:\n        pass\n", ("while True:", "pass")),       # the CPU-time limit
+    ("    import time\n    time.sleep(60)\n", ("time.sleep(60)",)),      # the wall clock
+])
+def test_an_endless_function_is_stopped_and_reported_in_one_line(ws, body, stuck_at):
     path = ws.file(BY_NUMBER[1])
-    path.write_text(stub_with("    while True:\n        pass\n"))
+    path.write_text(stub_with(body))
     start = time.monotonic()
     line = one_line(check_file(BY_NUMBER[1], path, FAST))
     assert time.monotonic() - start < 6
@@ -161,30 +169,21 @@ def test_an_endless_loop_is_stopped_and_reported_in_one_line(ws):
     assert line.endswith("in rnn_step_forward(): stopped after 1 s (the time limit): an "
                          "endless loop?")
     lineno = int(line.split(":")[1])
-    assert path.read_text().splitlines()[lineno - 1].strip() in ("while True:", "pass")
-
-
-def test_a_sleeping_function_is_stopped_by_the_wall_clock(ws):
-    path = ws.file(BY_NUMBER[1])
-    path.write_text(stub_with("    import time\n    time.sleep(60)\n"))
-    start = time.monotonic()
-    line = one_line(check_file(BY_NUMBER[1], path, FAST))
-    assert time.monotonic() - start < 6
-    assert "stopped after 1 s (the time limit)" in line
+    assert path.read_text().splitlines()[lineno - 1].strip() in stuck_at
 
 
 def test_a_crash_is_reported_with_its_line(ws):
     path = ws.file(BY_NUMBER[1])
     path.write_text(stub_with("    return x @ W_hh\n"))
     line = one_line(check_file(BY_NUMBER[1], path, FAST))
-    n = next(i for i, s in enumerate(path.read_text().splitlines(), 1) if "x @ W_hh" in s)
+    n = line_of(path, "x @ W_hh")
     assert line.startswith(f"01_rnn_step.py:{n}: in rnn_step_forward(): ValueError: matmul")
 
 
 def test_a_syntax_error_is_reported_with_its_line(ws):
     path = ws.file(BY_NUMBER[1])
     path.write_text(stub_with("    return x @@ W_hh\n"))
-    n = next(i for i, s in enumerate(path.read_text().splitlines(), 1) if "@@" in s)
+    n = line_of(path, "@@")
     assert one_line(check_file(BY_NUMBER[1], path, FAST)) == (
         f"01_rnn_step.py:{n}: SyntaxError: invalid syntax")
 
@@ -194,7 +193,7 @@ def test_a_memory_blow_up_is_reported_in_one_line(ws):
     path.write_text(stub_with("    kept = []\n    while True:\n"
                               "        kept.append(np.ones(1 << 20))\n"))
     line = one_line(check_file(BY_NUMBER[1], path, Limits(seconds=5, memory_bytes=256 << 20)))
-    n = next(i for i, s in enumerate(path.read_text().splitlines(), 1) if "np.ones" in s)
+    n = line_of(path, "np.ones")
     assert line == (f"01_rnn_step.py:{n}: in rnn_step_forward(): ran out of memory (the "
                     "limit is 256 MiB)")
 

@@ -61,7 +61,7 @@ async def test_stubs_solution_refused_then_fail_confirm_hint_and_pass(ws, data_d
 
         await pilot.press("s")                            # nothing failed yet: refused
         assert isinstance(app.screen, ExercisesScreen)
-        assert "the solution opens after a check that fails" in str(
+        assert "the solution opens after a check of your attempt fails" in str(
             screen.query_one("#ex-status").render())
 
         path = ws.file(BY_NUMBER[1])                      # a save: checked again
@@ -91,6 +91,7 @@ async def test_stubs_solution_refused_then_fail_confirm_hint_and_pass(ws, data_d
 
     saved = json.loads((data_dir / "exercises.json").read_text())["exercises"]
     assert saved["1"]["passed"] and saved["1"]["solution_seen"] and saved["1"]["hints"] == 1
+    assert saved["1"]["failures"] == 1
     assert saved["2"]["status"] == "todo" and not saved["2"]["passed"]
 
 

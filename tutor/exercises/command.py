@@ -1,6 +1,7 @@
 """`rnn-tutor exercises [--dir DIR]`, `… check [N]` and `… watch`: the command-line side."""
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -36,9 +37,10 @@ def cmd_open(directory: str | None) -> int:
         mark = ("new" if ex.file in ws.created else "passed" if entry["passed"]
                 else "not passed yet" if entry["checks"] else "")
         out.append(f"  {ex.file:<20} {ex.title:<44} {mark}".rstrip())
-    out.append("Edit a file, then run `rnn-tutor exercises check N` (N = 1 to "
+    where = f" --dir {shlex.quote(directory)}" if directory else ""
+    out.append(f"Edit a file, then run `rnn-tutor exercises check N{where}` (N = 1 to "
                f"{len(EXERCISES)}, none for all),")
-    out.append("or `rnn-tutor exercises watch` to check on every save, with hints.")
+    out.append(f"or `rnn-tutor exercises watch{where}` to check on every save, with hints.")
     sys.stdout.write("\n".join(out) + "\n")
     return 0
 

@@ -22,8 +22,10 @@ def record_path() -> Path:
 
 
 class ExerciseRecord:
-    """Per exercise number: {"passed", "status", "summary", "checks", "passed_at",
-    "hints", "solution_seen"}. `passed` stays True once an exercise has passed."""
+    """Per exercise number: {"passed", "status", "summary", "checks", "failures",
+    "passed_at", "hints", "solution_seen"}. `passed` stays True once an exercise has passed;
+    `failures` counts checks of an attempt that failed (a wrong result, an error), after
+    which the solution may be shown."""
 
     def __init__(self, path: Path | None):
         self.path = path
@@ -57,6 +59,8 @@ class ExerciseRecord:
     def record_check(self, number: int, status: str, summary: str) -> None:
         e = self.entries.setdefault(number, _empty())
         e["checks"] += 1
+        if status in ("fail", "error"):
+            e["failures"] += 1
         e["status"] = status
         e["summary"] = textsafe.clean(summary)[:_MAX_SUMMARY]
         if status == "pass" and not e["passed"]:
@@ -95,8 +99,8 @@ def save_exercise_result(number: int, status: str, summary: str,
 
 
 def _empty() -> dict:
-    return {"passed": False, "status": None, "summary": "", "checks": 0, "passed_at": None,
-            "hints": 0, "solution_seen": False}
+    return {"passed": False, "status": None, "summary": "", "checks": 0, "failures": 0,
+            "passed_at": None, "hints": 0, "solution_seen": False}
 
 
 def _clean(entry) -> dict | None:
@@ -105,7 +109,7 @@ def _clean(entry) -> dict | None:
     e = _empty()
     for key, default in list(e.items()):
         value = entry.get(key, default)
-        if key in ("checks", "hints"):
+        if key in ("checks", "failures", "hints"):
             ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9
         elif key in ("passed", "solution_seen"):
             ok = isinstance(value, bool)

@@ -37,7 +37,6 @@ from tutor.ui.confirm import ConfirmScreen
 
 POLL_S = 0.5
 MARKS = {"pass": "✓", "fail": "✗", "error": "✗", "todo": "·", None: "·", "running": "…"}
-SOLUTION_AFTER = ("fail", "error", "pass")   # a real attempt was checked
 HOWTO = ("Write the functions in the file with your editor (e opens it here). Each save "
          "checks it again against the engine.\n\n✓ passes   ✗ fails\n· not written yet\n"
          "… being checked")
@@ -154,6 +153,10 @@ class ExercisesScreen(Screen):
     def _entry(self, number: int) -> dict:
         return self.record.entry(number)
 
+    def _may_see_solution(self, number: int) -> bool:
+        """Only once a check of an attempt has failed (now or in an earlier session)."""
+        return self._entry(number)["failures"] > 0
+
     def _status(self, number: int) -> str | None:
         if self._checking == number:
             return "running"
@@ -193,7 +196,7 @@ class ExercisesScreen(Screen):
         shown = self.hints_shown.get(e.number, [])
         for k, i in enumerate(shown, 1):
             parts.append(Text(f"\nHint {k} of {len(e.hints)}: {e.hints[i]}", style="italic"))
-        if status in SOLUTION_AFTER and status != "pass" and len(shown) >= len(e.hints):
+        if self._may_see_solution(e.number) and status != "pass" and len(shown) >= len(e.hints):
             parts.append(Text("\nNo more hints: s shows the reference solution.", style="dim"))
         self.query_one("#ex-report-text", Static).update(Group(*parts))
 
@@ -296,7 +299,7 @@ class ExercisesScreen(Screen):
         index = e.next_hint(set(shown), result.failing if result is not None else None)
         if index is None:
             self._show_status("No more hints for this one" + (
-                ": s shows the reference solution" if self._status(e.number) in SOLUTION_AFTER
+                ": s shows the reference solution" if self._may_see_solution(e.number)
                 else ""))
             return
         shown.append(index)
@@ -314,10 +317,9 @@ class ExercisesScreen(Screen):
 
     def action_solution(self) -> None:
         e = self.current
-        status = self._status(e.number)
-        if status not in SOLUTION_AFTER:
-            why = "is being checked" if status == "running" else "has no checked attempt yet"
-            self._show_status(f"{e.file} {why}: the solution opens after a check that fails")
+        if not self._may_see_solution(e.number):
+            self._show_status(f"{e.file} has not failed a check yet: the solution opens "
+                              "after a check of your attempt fails")
             return
         if e.number in self.solution_shown:
             self.app.push_screen(SolutionScreen(e))
