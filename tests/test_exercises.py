@@ -106,6 +106,12 @@ def test_a_wrong_shape_and_a_transposed_rectangle_are_told_apart(ws):
     assert "db_ih has the right numbers but shape (1, 5); it should be (H,) = (5,)" in details
 
 
+def test_a_wrong_shape_is_named_in_the_cases_dimensions(ws):
+    ex, path = solve(ws, 1, replace_once("db = da.sum(axis=0)", "db = da.sum(axis=1)"))
+    assert "db_ih has shape (3,) = (B,); it should be (H,) = (5,)" in check_file(
+        ex, path, FAST).details
+
+
 def test_the_sequence_exercise_says_from_which_step_the_gradient_goes_wrong(ws):
     # the recurrence dropped for the last two steps: only t = 6 (T) is still right
     ex, path = solve(ws, 2, replace_once("dh_t = dh[t] + dh_next",
@@ -175,9 +181,11 @@ def test_an_endless_function_is_stopped_and_reported_in_one_line(ws, body, stuck
 def test_a_crash_is_reported_with_its_line(ws):
     path = ws.file(BY_NUMBER[1])
     path.write_text(stub_with("    return x @ W_hh\n"))
-    line = one_line(check_file(BY_NUMBER[1], path, FAST))
+    result = check_file(BY_NUMBER[1], path, FAST)
     n = line_of(path, "x @ W_hh")
-    assert line.startswith(f"01_rnn_step.py:{n}: in rnn_step_forward(): ValueError: matmul")
+    assert one_line(result).startswith(
+        f"01_rnn_step.py:{n}: in rnn_step_forward(): ValueError: matmul")
+    assert result.source == "return x @ W_hh"              # quoted by the screen
 
 
 def test_a_syntax_error_is_reported_with_its_line(ws):

@@ -70,9 +70,11 @@ async def test_stubs_solution_refused_then_fail_confirm_hint_and_pass(ws, data_d
         await until(pilot, lambda: marks(screen)[0] == "✗" and idle(screen))
         assert "dW_hh is transposed" in report(screen)
 
-        await pilot.press("h")                            # the backward is at fault
-        assert screen.hints_shown[1] == [1]
-        assert "Hint 1 of 3: Backward starts at the pre-activation" in report(screen)
+        await pilot.press("h")                            # the hint about dW_hh first
+        assert screen.hints_shown[1] == [2]
+        assert "Hint 1 of 3: A weight gradient has the weight's shape" in report(screen)
+        await pilot.press("h")
+        assert screen.hints_shown[1] == [2, 1]
 
         await pilot.press("s")
         assert isinstance(app.screen, ConfirmScreen)
@@ -90,7 +92,7 @@ async def test_stubs_solution_refused_then_fail_confirm_hint_and_pass(ws, data_d
         assert screen.current.number == 2
 
     saved = json.loads((data_dir / "exercises.json").read_text())["exercises"]
-    assert saved["1"]["passed"] and saved["1"]["solution_seen"] and saved["1"]["hints"] == 1
+    assert saved["1"]["passed"] and saved["1"]["solution_seen"] and saved["1"]["hints"] == 2
     assert saved["1"]["failures"] == 1
     assert saved["2"]["status"] == "todo" and not saved["2"]["passed"]
 

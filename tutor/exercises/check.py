@@ -33,6 +33,8 @@ class CheckResult:
     details: list[str] = field(default_factory=list)
     printed: str = ""                    # the tail of what the learner's code printed
     failing: str | None = None           # the first function found at fault, if known
+    source: str = ""                     # the learner's line an error points at
+    wrong: tuple[str, ...] = ()          # the names of the wrong results
 
     @property
     def passed(self) -> bool:
@@ -64,7 +66,8 @@ def check_file(exercise: Exercise, path: Path, limits: Limits | None = None,
         flood = outcome.error.get("kind") == "output"
         return CheckResult(exercise.number, name, status, line,
                            printed="" if flood else outcome.printed,
-                           failing=outcome.error.get("function"))
+                           failing=outcome.error.get("function"),
+                           source=_source_line(path, outcome.error.get("line")))
     total = len(cases[0].expected)
     for i, (case, got, bad) in enumerate(zip(cases, outcome.cases, outcome.bad)):
         with np.errstate(all="ignore"):
@@ -76,11 +79,25 @@ def check_file(exercise: Exercise, path: Path, limits: Limits | None = None,
             summary = (f"{name}: {len(findings)} of {total} results wrong on {which} "
                        f"({case.dims})")
             return CheckResult(exercise.number, name, "fail", summary,
-                               [text for _, text in findings], outcome.printed, failing)
+                               [text for _, text in findings], outcome.printed, failing,
+                               wrong=tuple(n for n, _ in findings))
     fd = " and agree with finite differences of your forward" if cases[0].fd else ""
     return CheckResult(exercise.number, name, "pass",
                        f"{name}: passed: all {total} results match the engine on "
                        f"{len(cases)} random cases{fd}", printed=outcome.printed)
+
+
+def _source_line(path: Path, line) -> str:
+    if not isinstance(line, int) or line < 1:
+        return ""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for i, text in enumerate(f, 1):
+                if i == line:
+                    return textsafe.clean(text.strip())[:160]
+    except OSError:
+        pass
+    return ""
 
 
 def _error_line(name: str, error: dict, limits: Limits) -> tuple[str, str]:
@@ -129,7 +146,7 @@ def compare(case: Case, got: dict[str, np.ndarray],
             continue
         problem = _compare_one(shown, got[name], want, case.shapes.get(name, ""),
                                case.time.get(name), case.gates if name in case.stacked else "",
-                               case.hidden)
+                               case.hidden, case.dims)
         if problem is None:
             continue
         fd_input = case.fd_of.get(name)
@@ -169,7 +186,21 @@ def _close(a, b) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=ATOL))
 
 
-def _compare_one(name, got, want, symbolic, along_time, gates="", hidden=0) -> str | None:
+def _symbolic(shape: tuple, dims: str) -> str:
+    """' = (B, I)' when every size in shape is one of the case's dimensions, unambiguously."""
+    names: dict[int, list[str]] = {}
+    for part in dims.split(","):
+        key, _, value = part.strip().partition("=")
+        if value.isdigit() and key.isalpha():
+            names.setdefault(int(value), []).append(key)
+    if not shape or any(len(names.get(n, [])) != 1 for n in shape):
+        return ""
+    inside = ", ".join(names[n][0] for n in shape)
+    return f" = ({inside},)" if len(shape) == 1 else f" = ({inside})"
+
+
+def _compare_one(name, got, want, symbolic, along_time, gates="", hidden=0,
+                 dims="") -> str | None:
     expected_shape = f"{symbolic} = {want.shape}" if symbolic.startswith("(") else str(want.shape)
     if got.shape != want.shape:
         if got.size == want.size and got.ndim == want.ndim and got.ndim > 1:
@@ -179,7 +210,8 @@ def _compare_one(name, got, want, symbolic, along_time, gates="", hidden=0) -> s
         if got.size == want.size and _close(got.reshape(want.shape), want):
             return (f"{name} has the right numbers but shape {got.shape}; it should be "
                     f"{expected_shape}")
-        return f"{name} has shape {got.shape}; it should be {expected_shape}"
+        return (f"{name} has shape {got.shape}{_symbolic(got.shape, dims)}; it should be "
+                f"{expected_shape}")
     if not np.all(np.isfinite(got)):
         return f"{name} holds NaN or infinity"
     if _close(got, want):

@@ -296,7 +296,8 @@ class ExercisesScreen(Screen):
         e = self.current
         shown = self.hints_shown.setdefault(e.number, [])
         result = self.results.get(e.number)
-        index = e.next_hint(set(shown), result.failing if result is not None else None)
+        index = e.next_hint(set(shown), result.wrong, result.failing) if result is not None \
+            else e.next_hint(set(shown))
         if index is None:
             self._show_status("No more hints for this one" + (
                 ": s shows the reference solution" if self._may_see_solution(e.number)
@@ -380,6 +381,8 @@ def _report(result, file: str) -> Table:
         head, sep, tail = rest.partition(":")
         first = f"line {head}:{tail}" if sep and head.isdigit() else rest.lstrip()
     grid.add_row(Text(MARKS.get(result.status, "·"), style="bold"), Text(first, style="bold"))
+    if result.source:
+        grid.add_row("", Text(f"› {result.source}", style="italic"))
     for line in lines[1:]:
         text = line.strip()
         if line.startswith("    "):      # what the learner's code printed
