@@ -293,3 +293,26 @@ def test_solutions_and_templates_ship_in_the_package():
     for ex in EXERCISES:
         assert "raise NotImplementedError" in ex.template
         assert all(f"def {fn}(" in ex.solution for fn in ex.functions)
+
+
+def test_the_child_sees_only_the_file_and_its_inputs(ws, data_dir):
+    path = ws.file(BY_NUMBER[1])
+    path.write_text(stub_with(
+        "    import os, sys\n"
+        "    raise ValueError(f'{sorted(os.environ)} {os.getcwd()} {sys.path[0]}')\n"))
+    summary = check_file(BY_NUMBER[1], path, FAST).summary
+    assert "RNN_TUTOR_DATA_DIR" not in summary and "PYTHONPATH" not in summary
+    assert str(ws.path) not in summary.split("] ", 1)[1]       # neither cwd nor sys.path
+
+
+def test_exercise_modules_load_neither_textual_nor_numpy_until_checking():
+    import subprocess
+    import sys
+    code = ("import sys, tutor.exercises.catalog, tutor.exercises.command, "
+            "tutor.exercises.workspace, tutor.exercises.record\n"
+            "print(sorted(m for m in ('numpy', 'textual', 'rich') if m in sys.modules))\n"
+            "import tutor.exercises.check\n"
+            "print('textual' in sys.modules, 'rich' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split("\n")
+    assert out[:2] == ["[]", "False False"]

@@ -221,6 +221,10 @@ def main():
     except MemoryError:
         reserve = None                       # noqa: F841
         status["error"] = {"kind": "memory", "message": "", "line": None, "function": None}
+    except Exception as e:                   # e.g. results too big to write
+        kind = "output" if isinstance(e, OSError) and e.errno == errno.EFBIG else "error"
+        status["error"] = {"kind": kind, "message": first_line(e), "line": None,
+                           "function": None}
     finish()
 
 
