@@ -141,7 +141,10 @@ class ExercisesScreen(Screen):
         self._render_report()
 
     def on_unmount(self) -> None:
-        self._stop_checks.set()                   # a running check's process is killed at once
+        self._stop_checks.set()              # a running check's process is killed at once
+        self._stop_checks = threading.Event()
+        self._checking = None
+        self._pending.clear()
 
     # ---- what is shown --------------------------------------------------------------------
 
@@ -247,21 +250,22 @@ class ExercisesScreen(Screen):
         self._refresh_list()
         if number == self.current.number:
             self._render_report()
-        self.run_worker(lambda: self._check_in_thread(number), thread=True,
+        stop = self._stop_checks
+        self.run_worker(lambda: self._check_in_thread(number, stop), thread=True,
                         group="exercise-check", exit_on_error=False)
 
-    def _check_in_thread(self, number: int) -> None:
+    def _check_in_thread(self, number: int, stop: threading.Event) -> None:
         from tutor.exercises.check import CheckResult, check_file
 
         exercise = BY_NUMBER[number]
         try:
             result = check_file(exercise, self.folder / exercise.file, self.limits,
-                                cancel=self._stop_checks)
+                                cancel=stop)
         except Exception as e:               # a bug of ours: one line, the screen goes on
             result = CheckResult(number, exercise.file, "error",
                                  f"{exercise.file}: the check itself failed "
                                  f"({type(e).__name__}: {e})")
-        if not self._stop_checks.is_set():
+        if not stop.is_set():
             self.post_message(self.CheckDone(result))
 
     def on_exercises_screen_check_done(self, message: CheckDone) -> None:
