@@ -1,5 +1,5 @@
 """The `rnn-tutor` command line: the tutor app by default, plus `train`, `lab`, `lessons`,
-`worked` and `map`.
+`worked`, `map` and `exercises`.
 
 Errors are one line: bad arguments exit 2, runtime problems (weight files, save paths, an unknown
 lesson) exit 1. No traceback ever reaches the terminal.
@@ -169,7 +169,36 @@ def build_parser() -> Parser:
     itermap.add_argument("--b", type=float_in(-100, 100), default=None, help="offset b")
     itermap.add_argument("--x0", type=float_in(-100, 100), default=None, help="start x_0")
     add_fps(itermap)
+    add_exercises(sub)
     return parser
+
+
+def add_exercises(sub) -> None:
+    from tutor.exercises.command import COUNT, DEFAULT_MEMORY_MIB, DEFAULT_TIME_S
+
+    folder_help = "the exercise folder (default: exercises/ in the tutor's data folder)"
+    ex = sub.add_parser("exercises", help="write the forward and backward steps yourself; the "
+                        "tutor checks them", description="Create (or reopen) your folder of "
+                        "exercise files and print where it is. Your files are never "
+                        "overwritten.")
+    ex.add_argument("--dir", metavar="DIR", help=folder_help)
+    actions = ex.add_subparsers(dest="exercises_action", metavar="ACTION", parser_class=Parser)
+    check = actions.add_parser("check", help="check your code against the engine",
+                               description="Run your exercise code in a separate, limited "
+                               "process and compare every output and gradient with the "
+                               "engine's. Exit 0 when every checked exercise passes, else 1.")
+    check.add_argument("number", nargs="?", type=int_in(1, COUNT), metavar="N",
+                       help=f"the exercise to check, 1 to {COUNT} (default: all)")
+    check.add_argument("--dir", metavar="DIR", default=argparse.SUPPRESS, help=folder_help)
+    check.add_argument("--time-limit", type=float_in(0.5, 600), default=DEFAULT_TIME_S,
+                       metavar="S", help="seconds your code may run (default: %(default)s)")
+    check.add_argument("--memory-limit", type=int_in(256, 1 << 20), default=DEFAULT_MEMORY_MIB,
+                       metavar="MIB", help="memory it may use, in MiB (default: %(default)s)")
+    watch = actions.add_parser("watch", help="the exercise screen: checks on every save",
+                               description="A screen listing the exercises that checks a file "
+                               "each time you save it, with hints and, after a failed check, "
+                               "the reference solution.")
+    watch.add_argument("--dir", metavar="DIR", default=argparse.SUPPRESS, help=folder_help)
 
 
 def settings_from(args) -> S.Settings:
@@ -313,6 +342,19 @@ def cmd_tutor(args) -> int:
                 reset_progress=args.reset_progress)
 
 
+def cmd_exercises(args) -> int:
+    from tutor.exercises import command
+
+    try:
+        if args.exercises_action == "check":
+            return command.cmd_check(args.dir, args.number, args.time_limit, args.memory_limit)
+        if args.exercises_action == "watch":
+            return command.cmd_watch(args.dir)
+        return command.cmd_open(args.dir)
+    except command.ExercisesProblem as exc:
+        raise RuntimeProblem(str(exc)) from None
+
+
 def call(fn, **kwargs) -> int:
     """Call an entry point with the options it accepts (None means: its own default)."""
     accepted = inspect.signature(fn).parameters
@@ -320,7 +362,7 @@ def call(fn, **kwargs) -> int:
 
 
 COMMANDS = {"train": cmd_train, "lab": cmd_lab, "lessons": cmd_lessons, "worked": cmd_worked,
-            "map": cmd_map, None: cmd_tutor}
+            "map": cmd_map, "exercises": cmd_exercises, None: cmd_tutor}
 
 
 def main(argv: list[str] | None = None) -> int:

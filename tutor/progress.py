@@ -209,27 +209,11 @@ class Progress:
         if self._save_blocked:
             return textsafe.clean(self._save_blocked)
         text = json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n"
-        folder = self.path.parent
-        tmp_name = None
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".tmp", dir=folder)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp_name, self.path)
-            tmp_name = None
-            _fsync_dir(folder)
+            write_atomically(self.path, text)
         except OSError as e:
             return textsafe.clean(f"could not save progress to {self.path} ({_reason(e)}); "
                                   "it is kept in memory until you quit")
-        finally:
-            if tmp_name is not None:
-                try:
-                    os.unlink(tmp_name)
-                except OSError:
-                    pass
         return None
 
     def reset(self) -> str | None:
@@ -292,6 +276,29 @@ class Progress:
             return False
         self._completed.add(lesson.slug)
         return True
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace path's contents with text in one rename, so a crash mid-write leaves the old
+    file whole. Raises OSError."""
+    folder = path.parent
+    tmp_name = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+        tmp_name = None
+        _fsync_dir(folder)
+    finally:
+        if tmp_name is not None:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
 
 
 def _is_slug(value: Any) -> bool:
