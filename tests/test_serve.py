@@ -199,3 +199,16 @@ async def test_no_process_outlives_the_server(served_factory, sig):
         assert wait_until(lambda: not alive(served.seen), ENDED_WITHIN_S), alive(served.seen)
     assert code == (0 if sig == signal.SIGINT else -signal.SIGKILL), out
     assert "Traceback" not in out
+
+
+async def test_a_tutor_that_dies_frees_its_tab_and_its_slot(served_factory):
+    served = served_factory("--max-sessions", "1")
+    async with Tab(served.url, 80, 24) as tab:
+        assert await tab.wait_for(lambda t: FIRST_LESSON in t.text), tab.text
+        (tutor,) = tutors(served)
+        os.kill(tutor, signal.SIGKILL)
+        await tab.wait_for(lambda t: t.closed, ENDED_WITHIN_S)
+        assert tab.closed, "the tab stayed open on a dead tutor"
+    assert wait_until(lambda: not alive(served.seen), ENDED_WITHIN_S), alive(served.seen)
+    async with aiohttp.ClientSession() as http:
+        assert (await http.get(served.url)).status == 200     # the slot is free again

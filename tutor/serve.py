@@ -310,7 +310,11 @@ class TutorServer(Server):
             await session.start(width, height)
             self.say(f"session {session.pid} opened ({len(self.sessions)} of "
                      f"{self.options.max_sessions})")
-            await self._relay(websocket, session)
+            gone = asyncio.ensure_future(self._close_when_gone(session, websocket))
+            try:
+                await self._relay(websocket, session)
+            finally:
+                gone.cancel()
         except OSError as exc:
             self.say(f"could not start a tutor: {exc}")
         finally:
@@ -321,6 +325,13 @@ class TutorServer(Server):
                          f"{self.options.max_sessions})")
             if data_dir is not None:
                 shutil.rmtree(data_dir, ignore_errors=True)
+
+    @staticmethod
+    async def _close_when_gone(session: TutorSession, websocket: web.WebSocketResponse) -> None:
+        """A tutor that ended without saying so (killed, crashed) frees its tab and its slot."""
+        await session._process.wait()
+        await asyncio.sleep(0.5)                 # its last output and exit message go first
+        await websocket.close()
 
     async def _relay(self, websocket: web.WebSocketResponse, session: TutorSession) -> None:
         """Pass the browser's messages on; anything malformed is dropped, never fatal."""
