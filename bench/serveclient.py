@@ -22,10 +22,12 @@ except ImportError:
 class Served:
     """`rnn-tutor serve --port 0 ...` running until close(); .url is where it listens."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None):
+    def __init__(self, *args: str, env: dict[str, str] | None = None,
+                 command: list[str] | None = None):
         full_env = {**os.environ, **(env or {})}
+        command = command or [sys.executable, "-m", "tutor", "serve"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tutor", "serve", "--port", "0", *args],
+            [*command, "--port", "0", *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env)
         self.lines: list[str] = []
         line = self.proc.stdout.readline()        # the "serving the tutor on URL" line

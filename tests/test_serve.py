@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from tutor import cli
-from tutor.serve import MAX_COLS, bounded, is_loopback
+from tutor.serve import MAX_COLS, TRAINER_NICE, bounded, is_loopback
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.serveclient import Served, Tab, alive, wait_until  # noqa: E402
@@ -141,6 +141,10 @@ async def test_each_tab_its_own_tutor_a_cap_and_sigterm_ends_all(served_factory)
         assert cmdline(tutor)[1:] == ["-m", "tutor", "--fps", "4.0"]
         worker_tree = served.tree() - {tutor}
         assert worker_tree, "no training worker below the tab's tutor"
+        # The training worker yields the cores to the tutors (nice 10); the tutor does not.
+        assert wait_until(lambda: all(os.getpriority(os.PRIO_PROCESS, pid) == TRAINER_NICE
+                                      for pid in worker_tree), 5)
+        assert os.getpriority(os.PRIO_PROCESS, tutor) == os.getpriority(os.PRIO_PROCESS, 0)
         step = lab_step(first)
         assert await first.wait_for(lambda t: (lab_step(t) or 0) > step), "the lab does not train"
 

@@ -14,6 +14,8 @@ Built on textual-serve. What this module adds to its Server and AppService:
 - It listens on 127.0.0.1 unless told otherwise. A websocket from another site's page (Origin not
   this server) is refused, and while bound to loopback only loopback Host names are served, which
   also stops DNS rebinding.
+- Every tutor's child processes (its training worker) run at nice 10: with more sessions training
+  than cores, a key in any tab is still handled at once (bench/serve_load.py measures it).
 - Unless `shared_progress`, each tab keeps its progress in its own temporary folder, dropped when
   the tab closes: the learners at one server are not one learner.
 """
@@ -38,14 +40,17 @@ from textual_serve.server import Server
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-DEFAULT_MAX_SESSIONS = 4          # from bench/serve_load.py on a 2-core machine (README)
-MAX_MAX_SESSIONS = 64
+# One session per core: each training worker wants a whole core, and past that every tab's keys
+# slow down (bench/serve_load.py on 2 cores: README "In a browser").
+DEFAULT_MAX_SESSIONS = max(1, min(os.cpu_count() or 1, 64))
 MIN_COLS, MAX_COLS = 10, 400      # a browser cannot make the tutor allocate an absurd screen
 MIN_ROWS, MAX_ROWS = 5, 200
 MAX_KEYS_CHARS = 64 * 1024        # one websocket message of keys (a large paste at most)
 QUIT_GRACE_S = 3.0                # a tutor asked to quit gets this long before SIGTERM
 TERM_GRACE_S = 2.0                # ... and this long after SIGTERM before SIGKILL
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+TRAINER_NICE = 10                 # training workers yield the cores to the tutors' key handling
+NICE_EVERY_S = 1.0
 
 
 class ServeError(Exception):
@@ -177,6 +182,31 @@ def _end_with_parent():
         if os.getppid() != server_pid:      # the server died before the line above
             os._exit(1)
     return in_child
+
+
+def children(pid: int) -> set[int]:
+    """A process's direct children, from /proc (Linux); empty elsewhere or once it is gone."""
+    found: set[int] = set()
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found.update(int(p) for p in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def lower_priority(pids) -> None:
+    for pid in pids:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, pid) < TRAINER_NICE:
+                os.setpriority(os.PRIO_PROCESS, pid, TRAINER_NICE)
+        except (OSError, AttributeError):
+            continue
 
 
 def _signal_group(pgid: int, sig: int) -> bool:
@@ -360,6 +390,15 @@ class TutorServer(Server):
 
     # --- running ---
 
+    async def _lower_trainers(self) -> None:
+        """Keep every session's training worker (a tutor's children, which a new run may
+        replace) at TRAINER_NICE."""
+        while True:
+            for session in list(self.sessions):
+                if session.pid is not None:
+                    lower_priority(children(session.pid))
+            await asyncio.sleep(NICE_EVERY_S)
+
     async def run(self, ready=None) -> None:
         """Serve until SIGINT, SIGTERM or SIGHUP; then end every session and return."""
         app = await self._make_app()
@@ -385,9 +424,11 @@ class TutorServer(Server):
                  "sessions); ctrl+c stops it")
         if ready is not None:
             ready(self.url)
+        nicer = asyncio.ensure_future(self._lower_trainers())
         try:
             await stop.wait()
         finally:
+            nicer.cancel()
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             count = len(self.sessions)
