@@ -182,8 +182,10 @@ async def test_each_tab_its_own_tutor_a_cap_and_sigterm_ends_all(served_factory)
         (second_folder,) = folders - {environ(tutor)["RNN_TUTOR_DATA_DIR"]}
         assert wait_until(lambda: not os.path.exists(second_folder), ENDED_WITHIN_S)
 
+        first_folder = environ(tutor)["RNN_TUTOR_DATA_DIR"]
         code, out, took = served.stop(signal.SIGTERM)
     assert code == 0, out
+    assert not os.path.exists(first_folder)
     assert "ending 1 session" in out and "stopped" in out
     assert took < ENDED_WITHIN_S
     assert not alive(served.seen), f"left behind: {alive(served.seen)}"
@@ -192,10 +194,13 @@ async def test_each_tab_its_own_tutor_a_cap_and_sigterm_ends_all(served_factory)
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 async def test_no_process_outlives_the_server(served_factory, sig):
-    """ctrl+c ends every session; even a server killed outright takes its tutors with it."""
-    served = served_factory("--max-sessions", "2")
+    """ctrl+c ends every session; even a server killed outright takes its tutors with it.
+    (Tutor options pass through to each session's tutor.)"""
+    served = served_factory("--max-sessions", "2", "--lesson", "2", "--fps", "2")
     async with Tab(served.url, 80, 24) as tab:
-        assert await tab.wait_for(lambda t: FIRST_LESSON in t.text), tab.text
+        assert await tab.wait_for(lambda t: t.text.lstrip().startswith("02 ·")), tab.text
+        (tutor,) = tutors(served)
+        assert cmdline(tutor)[3:] == ["--fps", "2.0", "--lesson", "2"]
         assert wait_until(lambda: len(served.tree()) >= 2, 20), served.tree()
         await asyncio.sleep(0.5)
         served.tree()

@@ -348,13 +348,15 @@ class TutorServer(Server):
         except OSError as exc:
             self.say(f"could not start a tutor: {exc}")
         finally:
-            await session.close()
-            self.sessions.discard(session)
+            try:
+                await session.close()
+            finally:
+                self.sessions.discard(session)
+                if data_dir is not None:
+                    shutil.rmtree(data_dir, ignore_errors=True)
             if session.pid is not None:
                 self.say(f"session {session.pid} ended ({len(self.sessions)} of "
                          f"{self.options.max_sessions})")
-            if data_dir is not None:
-                shutil.rmtree(data_dir, ignore_errors=True)
 
     @staticmethod
     async def _close_when_gone(session: TutorSession, websocket: web.WebSocketResponse) -> None:
