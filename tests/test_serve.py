@@ -221,3 +221,15 @@ async def test_a_tutor_that_dies_frees_its_tab_and_its_slot(served_factory):
     assert wait_until(lambda: not alive(served.seen), ENDED_WITHIN_S), alive(served.seen)
     async with aiohttp.ClientSession() as http:
         assert (await http.get(served.url)).status == 200     # the slot is free again
+
+
+async def test_a_reloaded_tab_gets_its_slot_back(served_factory):
+    """At the cap, reloading a tab closes its session just before asking for a new one."""
+    served = served_factory("--max-sessions", "1")
+    async with Tab(served.url, 80, 24) as tab:
+        assert await tab.wait_for(lambda t: FIRST_LESSON in t.text), tab.text
+    async with aiohttp.ClientSession() as http:
+        page = await http.get(served.url)            # at once, as a reload does
+        assert page.status == 200, await page.text()
+    async with Tab(served.url, 80, 24) as tab:
+        assert await tab.wait_for(lambda t: FIRST_LESSON in t.text), tab.text

@@ -48,6 +48,8 @@ MIN_ROWS, MAX_ROWS = 5, 200
 MAX_KEYS_CHARS = 64 * 1024        # one websocket message of keys (a large paste at most)
 QUIT_GRACE_S = 3.0                # a tutor asked to quit gets this long before SIGTERM
 TERM_GRACE_S = 2.0                # ... and this long after SIGTERM before SIGKILL
+SLOT_WAIT_S = 4.0                 # a reloaded tab waits this long for its old session to end
+NOTICE_CLOSE_S = 0.5              # ... once the server has noticed the old tab close
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 TRAINER_NICE = 10                 # training workers yield the cores to the tutors' key handling
 NICE_EVERY_S = 1.0
@@ -111,6 +113,10 @@ class TutorSession(AppService):
         self.argv = list(argv)
         self.extra_env = dict(env)
         self._closing: asyncio.Task | None = None
+
+    @property
+    def ending(self) -> bool:
+        return self._closing is not None
 
     @property
     def pid(self) -> int | None:
@@ -290,8 +296,21 @@ class TutorServer(Server):
     def full(self) -> bool:
         return len(self.sessions) >= self.options.max_sessions
 
+    async def wait_for_slot(self) -> bool:
+        """True when a session may start. A tab being reloaded closes its old session just
+        before it asks for a new one, so wait a little for sessions that are ending."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while self.full():
+            waited = loop.time() - start
+            ending = any(session.ending for session in self.sessions)
+            if waited > SLOT_WAIT_S or (waited > NOTICE_CLOSE_S and not ending):
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
     async def handle_index(self, request: web.Request) -> web.StreamResponse:
-        if self.full():
+        if not await self.wait_for_slot():
             return web.Response(status=503, content_type="text/html",
                                 text=FULL_PAGE.format(n=self.options.max_sessions),
                                 headers={"Retry-After": "30"})
@@ -313,7 +332,7 @@ class TutorServer(Server):
         await websocket.prepare(request)
         self.sockets.add(websocket)
         try:
-            if self.full():
+            if not await self.wait_for_slot():
                 await websocket.send_bytes(
                     FULL_TERMINAL.format(n=self.options.max_sessions).encode())
                 async for _ in websocket:     # hold the message up until the tab goes
