@@ -126,6 +126,10 @@ async def test_each_tab_its_own_tutor_a_cap_and_sigterm_ends_all(served_factory)
         page = await http.get(served.url + "?fontsize=1000")
         html = await page.text()
         assert page.status == 200 and "/ws" in html and 'data-font-size="48"' in html
+        # Nothing from a third party: the font comes from this server.
+        assert "googleapis" not in html and "RobotoMono-VariableFont_wght.ttf" in html
+        font = await http.get(served.url + "static/fonts/RobotoMono-VariableFont_wght.ttf")
+        assert font.status == 200 and len(await font.read()) > 10_000
         # Another site's page may not drive the tutor; a foreign Host (DNS rebinding) is refused.
         foreign = await http.get(served.url, headers={"Host": "evil.example:80"})
         assert foreign.status == 421

@@ -137,9 +137,12 @@ class PageTerminal:
         self.screen = pyte.Screen(80, 24)
         self.stream = pyte.ByteStream(self.screen)
         self.sizes: list[tuple[int, int]] = []
+        self.requests: list[str] = []
 
     def take(self, event: dict) -> None:
         method, params = event["method"], event["params"]
+        if method == "Network.requestWillBeSent":
+            self.requests.append(params["request"]["url"])
         if method == "Network.webSocketCreated" and "/ws?" in params["url"]:
             query = dict(re.findall(r"(\w+)=(\d+)", params["url"].split("?", 1)[1]))
             self.resize(int(query.get("width", 80)), int(query.get("height", 24)))
@@ -235,6 +238,10 @@ async def test_the_tutor_in_headless_chromium(browser_path, tmp_path):
         after = await browser.screenshot(chart_clip())
         assert after != before, "the chart area looks the same after switching to the LSTM"
         keep("2-lab-lstm.png", await browser.screenshot())
+
+        # The page fetched nothing from anywhere but this server (no web fonts from Google).
+        elsewhere = [u for u in term.requests if not u.startswith((served.url, "data:"))]
+        assert term.requests and not elsewhere, elsewhere
 
         # Closing the tab ends its tutor and the tutor's training worker.
         session_pids = set(served.tree())

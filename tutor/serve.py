@@ -25,6 +25,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -257,6 +258,15 @@ FULL_TERMINAL = ("\x1b[2J\x1b[H\x1b[1mAll {n} sessions are in use.\x1b[0m\r\n\r\
                  "Close another tutor tab, then reload this page.\r\n")
 
 
+GOOGLE_FONTS = re.compile(r'<link\s+rel="stylesheet"\s+href="https://fonts\.googleapis\.com[^"]*"\s*/?>')
+LOCAL_FONT = """<style>
+      @font-face { font-family: "Roboto Mono"; font-style: normal; font-weight: 100 700;
+        src: url("{{ config.static.url }}fonts/RobotoMono-VariableFont_wght.ttf") format("truetype"); }
+      @font-face { font-family: "Roboto Mono"; font-style: italic; font-weight: 100 700;
+        src: url("{{ config.static.url }}fonts/RobotoMono-Italic-VariableFont_wght.ttf") format("truetype"); }
+    </style>"""
+
+
 class TutorServer(Server):
     """textual-serve's Server with a fixed argv, a session cap and a clean shutdown."""
 
@@ -277,7 +287,7 @@ class TutorServer(Server):
 
     async def _make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard])
-        aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(self.templates_path))
+        aiohttp_jinja2.setup(app, loader=jinja2.DictLoader({"app_index.html": self.page()}))
         app.add_routes([
             web.get("/", self.handle_index, name="index"),
             web.get("/ws", self.handle_websocket, name="websocket"),
@@ -285,6 +295,12 @@ class TutorServer(Server):
             web.static("/static", self.statics_path, name="static"),
         ])
         return app
+
+    def page(self) -> str:
+        """textual-serve's page, with its font served from here rather than fetched from Google
+        Fonts: a classroom server may be offline, and a learner's browser tells no third party."""
+        html = (Path(self.templates_path) / "app_index.html").read_text(encoding="utf-8")
+        return GOOGLE_FONTS.sub(LOCAL_FONT, html, count=1)
 
     @web.middleware
     async def _guard(self, request: web.Request, handler):
