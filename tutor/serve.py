@@ -157,11 +157,10 @@ class TutorSession(AppService):
             await _wait_group(process.pid, TERM_GRACE_S)
         if process.returncode is None:
             await process.wait()
-        if self._task is not None:
-            self._task.cancel()
+        if self._task is not None:            # its reader ends at EOF and prints its stderr
             try:
-                await self._task
-            except asyncio.CancelledError:
+                await asyncio.wait_for(self._task, 1.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
                 pass
             self._task = None
 
@@ -464,10 +463,8 @@ class TutorServer(Server):
         nicer = asyncio.ensure_future(self._lower_trainers())
         try:
             await stop.wait()
-        finally:
+        finally:                                   # a second ctrl+c changes nothing here
             nicer.cancel()
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
             count = len(self.sessions)
             self.say(f"stopping: ending {count} session{'s' * (count != 1)}")
             await site.stop()                     # no new connections from here on
@@ -475,6 +472,8 @@ class TutorServer(Server):
             await asyncio.gather(*(ws.close() for ws in list(self.sockets)),
                                  return_exceptions=True)
             await runner.cleanup()
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
             self.say("stopped")
 
 
