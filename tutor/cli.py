@@ -180,7 +180,7 @@ def build_parser() -> Parser:
                        help="port to listen on; 0 picks a free one (default: %(default)s)")
     serve.add_argument("--max-sessions", type=int_in(1, 64), default=None, metavar="N",
                        help="tutors running at once; more tabs are told the server is full "
-                            "(default: one per CPU core)")
+                            "(default: one per two CPU cores, at least 1)")
     serve.add_argument("--lesson", metavar="N|SLUG", help="open every session at this lesson")
     serve.add_argument("--lessons", metavar="DIR", help="use another folder of lessons")
     serve.add_argument("--shared-progress", action="store_true",

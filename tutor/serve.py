@@ -41,9 +41,10 @@ from textual_serve.server import Server
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-# One session per core: each training worker wants a whole core, and past that every tab's keys
-# slow down (bench/serve_load.py on 2 cores: README "In a browser").
-DEFAULT_MAX_SESSIONS = max(1, min(os.cpu_count() or 1, 64))
+# One session per two cores: a training worker takes a whole core and the tutor's own drawing
+# needs the other to keep keys within the terminal's goal. On 2 cores one session met it and two
+# did not (bench/serve_load.py; README "In a browser").
+DEFAULT_MAX_SESSIONS = max(1, min((os.cpu_count() or 1) // 2, 64))
 MIN_COLS, MAX_COLS = 10, 400      # a browser cannot make the tutor allocate an absurd screen
 MIN_ROWS, MAX_ROWS = 5, 200
 MAX_KEYS_CHARS = 64 * 1024        # one websocket message of keys (a large paste at most)
