@@ -205,6 +205,7 @@ async def test_no_process_outlives_the_server(served_factory, sig):
         assert await tab.wait_for(lambda t: t.text.lstrip().startswith("02 ·")), tab.text
         (tutor,) = tutors(served)
         assert cmdline(tutor)[3:] == ["--fps", "2.0", "--lesson", "2"]
+        folder = environ(tutor)["RNN_TUTOR_DATA_DIR"]
         assert wait_until(lambda: len(served.tree()) >= 2, 20), served.tree()
         await asyncio.sleep(0.5)
         served.tree()
@@ -212,6 +213,10 @@ async def test_no_process_outlives_the_server(served_factory, sig):
         assert wait_until(lambda: not alive(served.seen), ENDED_WITHIN_S), alive(served.seen)
     assert code == (0 if sig == signal.SIGINT else -signal.SIGKILL), out
     assert "Traceback" not in out
+    if sig == signal.SIGKILL:                  # it could not tidy up; the next server does
+        assert os.path.isdir(folder)
+        served_factory()
+    assert not os.path.exists(folder)
 
 
 async def test_a_tutor_that_dies_frees_its_tab_and_its_slot(served_factory):

@@ -51,6 +51,7 @@ MAX_KEYS_CHARS = 64 * 1024        # one websocket message of keys (a large paste
 QUIT_GRACE_S = 3.0                # a tutor asked to quit gets this long before SIGTERM
 TERM_GRACE_S = 2.0                # ... and this long after SIGTERM before SIGKILL
 SLOT_WAIT_S = 4.0                 # a reloaded tab waits this long for its old session to end
+SESSION_DIR_PREFIX = "rnn-tutor-serve-"   # + server pid + "-": each tab's own progress folder
 NOTICE_CLOSE_S = 0.5              # ... once the server has noticed the old tab close
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 TRAINER_NICE = 10                 # training workers yield the cores to the tutors' key handling
@@ -365,7 +366,7 @@ class TutorServer(Server):
         width = bounded(request.query.get("width", "80"), MIN_COLS, MAX_COLS, 80)
         height = bounded(request.query.get("height", "24"), MIN_ROWS, MAX_ROWS, 24)
         data_dir = None if self.options.shared_progress else tempfile.mkdtemp(
-            prefix="rnn-tutor-serve-")
+            prefix=f"{SESSION_DIR_PREFIX}{os.getpid()}-")
         env = {} if data_dir is None else {"RNN_TUTOR_DATA_DIR": data_dir}
         session = TutorSession(self.argv, env, write_bytes=websocket.send_bytes,
                                write_str=websocket.send_str, close=websocket.close,
@@ -438,6 +439,7 @@ class TutorServer(Server):
 
     async def run(self, ready=None) -> None:
         """Serve until SIGINT, SIGTERM or SIGHUP; then end every session and return."""
+        remove_stale_session_dirs()
         app = await self._make_app()
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0,
                                access_log=None)
@@ -476,6 +478,22 @@ class TutorServer(Server):
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self.say("stopped")
+
+
+def remove_stale_session_dirs() -> None:
+    """Progress folders left by a server that was killed outright (it could not tidy up): those
+    named for a server pid that no longer runs, and owned by this user."""
+    root = Path(tempfile.gettempdir())
+    for folder in root.glob(f"{SESSION_DIR_PREFIX}*"):
+        pid = folder.name[len(SESSION_DIR_PREFIX):].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or folder.stat().st_uid != os.getuid() or not folder.is_dir():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue                              # alive (or not ours to judge)
 
 
 def check_tutor_options(lessons: str | None, lesson: str | None) -> None:
