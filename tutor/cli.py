@@ -1,5 +1,5 @@
 """The `rnn-tutor` command line: the tutor app by default, plus `train`, `lab`, `lessons`,
-`worked`, `map` and `exercises`.
+`worked`, `map`, `exercises` and `serve`.
 
 Errors are one line: bad arguments exit 2, runtime problems (weight files, save paths, an unknown
 lesson) exit 1. No traceback ever reaches the terminal.
@@ -170,6 +170,7 @@ def build_parser() -> Parser:
     itermap.add_argument("--x0", type=float_in(-100, 100), default=None, help="start x_0")
     add_fps(itermap)
     add_exercises(sub)
+    add_serve(sub)
     return parser
 
 
@@ -199,6 +200,45 @@ def add_exercises(sub) -> None:
                                "each time you save it, with hints and, after a failed check, "
                                "the reference solution.")
     watch.add_argument("--dir", metavar="DIR", default=argparse.SUPPRESS, help=folder_help)
+
+
+def add_serve(sub) -> None:
+    serve = sub.add_parser("serve", help="serve the tutor to web browsers, one tutor per tab",
+                           description="Serve the tutor with textual-serve: every browser tab "
+                           "gets its own tutor and training worker. ctrl+c ends them all.")
+    serve.add_argument("--host", type=host_name, default="127.0.0.1",
+                       help="address to listen on (default: %(default)s, this machine only)")
+    serve.add_argument("--port", type=int_in(0, 65535), default=8000,
+                       help="port to listen on; 0 picks a free one (default: %(default)s)")
+    serve.add_argument("--max-sessions", type=int_in(1, 64), default=None, metavar="N",
+                       help="tutors running at once; more tabs are told the server is full "
+                            "(default: one per two CPU cores, at least 1)")
+    serve.add_argument("--lesson", metavar="N|SLUG", help="open every session at this lesson")
+    serve.add_argument("--lessons", metavar="DIR", help="use another folder of lessons")
+    serve.add_argument("--shared-progress", action="store_true",
+                       help="all sessions use this user's saved progress (one learner); by "
+                            "default each tab has its own, dropped when the tab closes")
+    add_fps(serve)
+
+
+_HOST_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]")
+
+
+def host_name(text: str) -> str:
+    """An IP address or a host name; never a URL or anything with spaces."""
+    import ipaddress
+
+    bare = text.strip("[]")
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    labels = text.split(".")
+    if (not text or len(text) > 253 or not set(text) <= _HOST_CHARS or ":" in text
+            or "[" in text or "]" in text
+            or any(not label or label[0] == "-" or label[-1] == "-" for label in labels)):
+        raise argparse.ArgumentTypeError(f"expected an IP address or a host name, got {text!r}")
+    return text
 
 
 def settings_from(args) -> S.Settings:
@@ -361,8 +401,27 @@ def call(fn, **kwargs) -> int:
     return fn(**{k: v for k, v in kwargs.items() if k in accepted and v is not None})
 
 
+def cmd_serve(args) -> int:
+    from tutor.serve import DEFAULT_MAX_SESSIONS, ServeError, ServeOptions, check_tutor_options
+    from tutor.serve import serve
+
+    lessons = os.path.abspath(args.lessons) if args.lessons else None
+    try:
+        check_tutor_options(lessons, args.lesson)
+    except ServeError as exc:
+        raise RuntimeProblem(str(exc)) from None
+    tutor_args = ["--fps", repr(args.fps)]
+    if lessons:
+        tutor_args += ["--lessons", lessons]
+    if args.lesson:
+        tutor_args += ["--lesson", args.lesson]
+    return serve(ServeOptions(host=args.host, port=args.port,
+                              max_sessions=args.max_sessions or DEFAULT_MAX_SESSIONS,
+                              tutor_args=tutor_args, shared_progress=args.shared_progress))
+
+
 COMMANDS = {"train": cmd_train, "lab": cmd_lab, "lessons": cmd_lessons, "worked": cmd_worked,
-            "map": cmd_map, "exercises": cmd_exercises, None: cmd_tutor}
+            "map": cmd_map, "exercises": cmd_exercises, "serve": cmd_serve, None: cmd_tutor}
 
 
 def main(argv: list[str] | None = None) -> int:
