@@ -34,6 +34,7 @@ from tutor import textsafe
 from tutor.exercises.catalog import BY_NUMBER, EXERCISES, Exercise
 from tutor.exercises.record import ExerciseRecord
 from tutor.ui.confirm import ConfirmScreen
+from tutor.ui.terminal import OneLineErrors, run_app, start_session
 
 POLL_S = 0.5
 MARKS = {"pass": "✓", "fail": "✗", "error": "✗", "todo": "·", None: "·", "running": "…"}
@@ -427,7 +428,7 @@ class SolutionScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class ExercisesApp(App):
+class ExercisesApp(OneLineErrors, App[int]):
     """The screen on its own: `rnn-tutor exercises watch`, and the tests."""
 
     TITLE = "rnn-tutor · exercises"
@@ -445,14 +446,8 @@ class ExercisesApp(App):
         return ExercisesScreen(*self._screen_args)
 
     def on_mount(self) -> None:
-        from tutor.ui.session import start_session
-
         start_session(self)
 
 
 def run_exercises(folder: Path) -> int:
-    from tutor.ui.session import tune_interpreter
-
-    tune_interpreter()
-    ExercisesApp(folder).run()
-    return 0
+    return run_app(ExercisesApp(folder))
