@@ -389,7 +389,8 @@ def cmd_exercises(args) -> int:
         if args.exercises_action == "check":
             return command.cmd_check(args.dir, args.number, args.time_limit, args.memory_limit)
         if args.exercises_action == "watch":
-            return command.cmd_watch(args.dir)
+            from tutor.ui.exercises_screen import run_exercises
+            return run_exercises(command.open_folder(args.dir).path)
         return command.cmd_open(args.dir)
     except command.ExercisesProblem as exc:
         raise RuntimeProblem(str(exc)) from None

@@ -74,10 +74,3 @@ def cmd_check(directory: str | None, number: int | None, seconds: float,
     if problem:
         print(f"rnn-tutor: {problem}", file=sys.stderr)
     return 0 if passed == len(chosen) else 1
-
-
-def cmd_watch(directory: str | None) -> int:
-    ws = open_folder(directory)
-    from tutor.ui.exercises_screen import run_exercises
-
-    return run_exercises(ws.path)
