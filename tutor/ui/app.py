@@ -56,13 +56,15 @@ APP_BINDINGS = [
     # v must still bring the lesson back. When both panes show, v falls through to the view.
     Binding("v", "switch_view", "Lesson/Lab", priority=True,
             tooltip="Switch between the lesson and the lab (terminals under 120 columns)"),
+    Binding("X", "exercises", "Exercises", show=False,
+            tooltip="Exercises: write the forward and backward steps, checked on every save"),
 ]
 
 # The footer has room for a few lab keys at 80 columns; the help screen lists every key.
 FOOTER_LAB_ACTIONS = {"lab_pause", "lab_clip"}
 LAB_KEYS = [dataclasses.replace(b, show=b.action in FOOTER_LAB_ACTIONS) for b in LAB_BINDINGS]
 
-HELP_GROUPS = {"quit": "App", "help": "App", "next_lesson": "Lessons",
+HELP_GROUPS = {"quit": "App", "help": "App", "exercises": "App", "next_lesson": "Lessons",
                "previous_lesson": "Lessons", "lesson_list": "Lessons", "switch_view": "Lessons",
                "lab_*": "Lab"}
 HELP_ORDER = ["Lessons", "Lab", "App"]
@@ -389,6 +391,22 @@ class TutorApp(OneLineErrors, LabActions, App[int]):
         from .lesson_list import LessonListScreen
         self.push_screen(LessonListScreen(self.lesson_set, self.progress, current), chosen)
 
+    def action_exercises(self) -> None:
+        """The exercise screen over the tutor; esc comes back to the lesson, progress kept."""
+        from tutor.exercises.command import ExercisesProblem, open_folder
+        from tutor.exercises.record import ExerciseRecord
+
+        from .exercises_screen import ExercisesScreen
+        try:
+            folder = open_folder(None).path
+        except ExercisesProblem as exc:
+            self.notify(str(exc), severity="warning", timeout=8)
+            return
+        record, notice = ExerciseRecord.load()
+        if notice:
+            self.notify(notice, severity="warning", timeout=8)
+        self.push_screen(ExercisesScreen(folder, record=record))
+
     def action_switch_view(self) -> None:
         self.show_lab = not self.show_lab
 
@@ -501,9 +519,11 @@ class TutorApp(OneLineErrors, LabActions, App[int]):
     # ---- which actions are available -------------------------------------------------------------
 
     def check_action(self, action: str, parameters) -> bool | None:
-        if action in LESSON_ACTIONS or action == "switch_view":
-            if isinstance(self.screen, ModalScreen):
+        if action in LESSON_ACTIONS or action in ("switch_view", "exercises"):
+            if self.screen is not self.main_screen:
                 return False
+            if action == "exercises":
+                return True
             if action == "switch_view":
                 screen = self.main_screen
                 return self.narrow and not screen.has_class("-no-lab")
