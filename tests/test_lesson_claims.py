@@ -867,6 +867,60 @@ def _(lesson, seed, full):
 
 
 # ---------------------------------------------------------------------------------------------
+# language: lstm, language, T = 30, H = 64. Accuracy is on the language word alone.
+
+def _language_step0(lesson, seed):
+    from tutor.engine.tasks import focus_metrics
+    t = step0(preset(lesson, seed))
+    batch, out = t.run._last_batch, t.run.last_pass.output
+    return focus_metrics(out, batch.y, batch.focus)
+
+
+@each_seed("language", "starts-at-chance",
+           "step 1: long-range loss within 0.3 of ln 156 ≈ 5.05; steps 51–150: LSTM accuracy on "
+           "the language word 5–20%, around the 10% baseline (ln 10)")
+def _(lesson, seed, full):
+    loss, _ = _language_step0(lesson, seed)
+    base = Run(preset(lesson, seed)).baseline
+    plateau = float(np.mean(trace(preset(lesson, seed), 150).accuracy[50:150]))
+    ok = abs(loss - math.log(156)) < 0.3 and 0.05 <= plateau <= 0.2 and \
+        base.accuracy == 0.1 and abs(base.loss - math.log(10)) < 1e-12
+    return ok, f"step 1 {loss:.2f}, steps 51–150 {plateau:.0%}"
+
+
+@each_seed("language", "gru-learns",
+           "GRU at T = 30: 20-step accuracy on the language word ≥ 90% within 600 steps")
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed, cell="gru"), 600, learned_accuracy(0.9))
+    at = t.first_window("accuracy", lambda a: a >= 0.9)
+    return at is not None, f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})"
+
+
+@across_seeds("language", "lstm-learns-rnn-does-not",
+              "T = 30: the LSTM's 20-step accuracy passes 90% within 1,500 steps; the tanh RNN's "
+              "accuracy (last 50 steps) stays below 20% after 1,500 steps; seeds 0 to 4",
+              seeds=(0, 1, 2, 3, 4))
+def _(lesson, seeds, full):
+    shown, ok = [], True
+    for seed in seeds:
+        lstm = trace(preset(lesson, seed), 1500, learned_accuracy(0.9))
+        at = lstm.first_window("accuracy", lambda a: a >= 0.9)
+        rnn = trace(preset(lesson, seed, cell="rnn"), 1500).tail_mean("accuracy")
+        ok &= at is not None and rnn < 0.2
+        shown.append(f"lstm step {at}, rnn {rnn:.2f}")
+    return Result(ok, shown)
+
+
+@each_seed("language", "rnn-short-gap",
+           "tanh RNN at T = 10: 20-step accuracy on the language word ≥ 90% within 1,500 steps",
+           fast=False)
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed, cell="rnn", seq_len=10), 1500, learned_accuracy(0.9))
+    at = t.first_window("accuracy", lambda a: a >= 0.9)
+    return at is not None, f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})"
+
+
+# ---------------------------------------------------------------------------------------------
 # Running claims (shared with bench/lessons.py)
 
 def lessons_by_slug() -> dict[str, Lesson]:
