@@ -897,18 +897,53 @@ def _(lesson, seed, full):
 
 
 @across_seeds("language", "lstm-learns-rnn-does-not",
-              "T = 30: the LSTM's 20-step accuracy passes 90% within 1,500 steps; the tanh RNN's "
-              "accuracy (last 50 steps) stays below 20% after 1,500 steps; seeds 0 to 4",
+              "T = 30: the LSTM's 20-step accuracy passes 90% within 2,000 steps; the tanh RNN's "
+              "accuracy (last 50 steps) stays below 20% after 2,000 steps; seeds 0 to 4",
               seeds=(0, 1, 2, 3, 4))
 def _(lesson, seeds, full):
     shown, ok = [], True
     for seed in seeds:
-        lstm = trace(preset(lesson, seed), 1500, learned_accuracy(0.9))
+        lstm = trace(preset(lesson, seed), 2000, learned_accuracy(0.9))
         at = lstm.first_window("accuracy", lambda a: a >= 0.9)
-        rnn = trace(preset(lesson, seed, cell="rnn"), 1500).tail_mean("accuracy")
+        rnn = trace(preset(lesson, seed, cell="rnn"), 2000).tail_mean("accuracy")
         ok &= at is not None and rnn < 0.2
         shown.append(f"lstm step {at}, rnn {rnn:.2f}")
     return Result(ok, shown)
+
+
+PREDICT_TEXT = ("i grew up in brazil . on friday my cousin sold the old bike . it was windy . "
+                "my friends called . we drove to the lake . these days i speak fluent")
+
+
+def _predict_after(lesson, seed, cell, steps):
+    """What `rnn-tutor predict` prints for PREDICT_TEXT after `rnn-tutor train ... --steps`."""
+    from tutor.engine.model import Model
+    from tutor.engine.predict import predict_next, split_words
+    t = trace(preset(lesson, seed, cell=cell), steps)
+    arrays = {name: np.array(a) for name, a in t.run.model.params.items()}
+    model = Model.from_arrays(cell, arrays, "sequence", dtype="float64")
+    return predict_next(model, t.run.task, split_words(PREDICT_TEXT))
+
+
+@each_seed("language", "predict-sensitivity",
+           "after 1,500 steps: the LSTM's top word is portuguese with p > 0.9 and brazil has the "
+           "largest sensitivity; the RNN's top three are languages below 20% and fluent's "
+           "sensitivity is over 100× brazil's", fast=False)
+def _(lesson, seed, full):
+    lstm = _predict_after(lesson, seed, "lstm", 1500)
+    rnn = _predict_after(lesson, seed, "rnn", 1500)
+    sens = {cell: [s["grad_norm"] for s in answer["sensitivity"]]
+            for cell, answer in (("lstm", lstm), ("rnn", rnn))}
+    brazil = PREDICT_TEXT.split().index("brazil")
+    top = lstm["next"][0]
+    from tutor.engine.grammar import PAIRS
+    languages = {lang for _, lang in PAIRS}
+    ratio = sens["rnn"][-1] / sens["rnn"][brazil]
+    ok = (top["word"] == "portuguese" and top["p"] > 0.9
+          and int(np.argmax(sens["lstm"])) == brazil
+          and all(n["word"] in languages and n["p"] < 0.2 for n in rnn["next"]) and ratio > 100)
+    return ok, (f"lstm {top['word']} {top['p']:.2f}, rnn top {rnn['next'][0]['p']:.2f}, "
+                f"fluent/brazil {ratio:.0f}×")
 
 
 @each_seed("language", "rnn-short-gap",
