@@ -320,3 +320,13 @@ def test_a_gap_below_five_is_a_usage_error(capsys):
     assert cli.main(["train", "--cell", "rnn", "--task", "language", "--seq-len", "4",
                      "--steps", "1"]) == 2
     assert "at least 5" in capsys.readouterr().err
+
+
+def test_predict_on_the_agreement_task_answers_was_or_were():
+    task = get_task("agreement")
+    p = init_params("gru", task.input_size, 6, task.output_size, np.random.default_rng(0),
+                    "default", None, 1.0, np.float64)
+    answer = predict_next(Model("gru", p, "classify"), task, ["cats", "which", "gray"])
+    assert {n["word"] for n in answer["next"]} == {"was", "were"}
+    assert sum(n["p"] for n in answer["next"]) == pytest.approx(1.0, abs=1e-5)
+    assert len(answer["sensitivity"]) == 3

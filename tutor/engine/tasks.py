@@ -224,8 +224,9 @@ class Language(Task):
     def focus_weight(T: int) -> float:
         """The language word weighs as much as the T + 3 other next words together. With
         every word weighed alike, the long-range word is one target in T + 4, and the other
-        words' demands crowd it out: measured, an LSTM at T = 30 stayed at chance for 1,500
-        steps even with 128 hidden units."""
+        words' demands crowd it out: in trials with equal weights (a patched loss, not a
+        setting), an LSTM at T = 30 stayed at chance for 1,500 steps even with 128 hidden
+        units, while with this weight it passes 90% within about 800."""
         return float(T + 3)
 
     def baseline(self, T):
