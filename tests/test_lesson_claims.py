@@ -896,21 +896,6 @@ def _(lesson, seed, full):
     return at is not None, f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})"
 
 
-@across_seeds("language", "lstm-learns-rnn-does-not",
-              "T = 30: the LSTM's 20-step accuracy passes 90% within 2,000 steps; the tanh RNN's "
-              "accuracy (last 50 steps) stays below 20% after 2,000 steps; seeds 0 to 4",
-              seeds=(0, 1, 2, 3, 4))
-def _(lesson, seeds, full):
-    shown, ok = [], True
-    for seed in seeds:
-        lstm = trace(preset(lesson, seed), 2000, learned_accuracy(0.9))
-        at = lstm.first_window("accuracy", lambda a: a >= 0.9)
-        rnn = trace(preset(lesson, seed, cell="rnn"), 2000).tail_mean("accuracy")
-        ok &= at is not None and rnn < 0.2
-        shown.append(f"lstm step {at}, rnn {rnn:.2f}")
-    return Result(ok, shown)
-
-
 PREDICT_TEXT = ("i grew up in brazil . on friday my cousin sold the old bike . it was windy . "
                 "my friends called . we drove to the lake . these days i speak fluent")
 
@@ -919,10 +904,15 @@ def _predict_after(lesson, seed, cell, steps):
     """What `rnn-tutor predict` prints for PREDICT_TEXT after `rnn-tutor train ... --steps`."""
     from tutor.engine.model import Model
     from tutor.engine.predict import predict_next, split_words
-    t = trace(preset(lesson, seed, cell=cell), steps)
-    arrays = {name: np.array(a) for name, a in t.run.model.params.items()}
+    settings = preset(lesson, seed, cell=cell)
+    run = trace(settings, steps).run
+    if run.steps != steps:                    # trained further by another claim: train afresh
+        run = Run(settings)
+        for _ in range(steps):
+            run.step()
+    arrays = {name: np.array(a) for name, a in run.model.params.items()}
     model = Model.from_arrays(cell, arrays, "sequence", dtype="float64")
-    return predict_next(model, t.run.task, split_words(PREDICT_TEXT))
+    return predict_next(model, run.task, split_words(PREDICT_TEXT))
 
 
 @each_seed("language", "predict-sensitivity",
@@ -946,13 +936,32 @@ def _(lesson, seed, full):
                 f"fluent/brazil {ratio:.0f}×")
 
 
-@each_seed("language", "rnn-short-gap",
-           "tanh RNN at T = 10: 20-step accuracy on the language word ≥ 90% within 1,500 steps",
-           fast=False)
+@across_seeds("language", "lstm-learns-rnn-does-not",
+              "T = 30: the LSTM's 20-step accuracy passes 90% within 2,000 steps; the tanh RNN's "
+              "accuracy (last 50 steps) stays below 20% after 2,000 steps; seeds 0 to 4",
+              seeds=(0, 1, 2, 3, 4))
+def _(lesson, seeds, full):
+    shown, ok = [], True
+    for seed in seeds:
+        lstm = trace(preset(lesson, seed), 2000, learned_accuracy(0.9))
+        at = lstm.first_window("accuracy", lambda a: a >= 0.9)
+        rnn = trace(preset(lesson, seed, cell="rnn"), 2000).tail_mean("accuracy")
+        ok &= at is not None and rnn < 0.2
+        shown.append(f"lstm step {at}, rnn {rnn:.2f}")
+    return Result(ok, shown)
+
+
+@each_seed("language", "short-gap-all-cells",
+           "T = 10: rnn, irnn, lstm and gru each pass 90% (20-step accuracy on the language word) "
+           "within 1,500 steps", fast=False)
 def _(lesson, seed, full):
-    t = trace(preset(lesson, seed, cell="rnn", seq_len=10), 1500, learned_accuracy(0.9))
-    at = t.first_window("accuracy", lambda a: a >= 0.9)
-    return at is not None, f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})"
+    shown, ok = [], True
+    for cell in ("rnn", "irnn", "lstm", "gru"):
+        t = trace(preset(lesson, seed, cell=cell, seq_len=10), 1500, learned_accuracy(0.9))
+        at = t.first_window("accuracy", lambda a: a >= 0.9)
+        ok &= at is not None
+        shown.append(f"{cell} {at if at else 'no'}")
+    return ok, ", ".join(shown)
 
 
 # ---------------------------------------------------------------------------------------------
