@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .grammar import GRAMMAR, PAIRS
+
 
 @dataclass(frozen=True)
 class Baseline:
@@ -198,7 +200,6 @@ class Language(Task):
     blurb = "predict every next word; the language word depends on the country T words back"
 
     def __init__(self):
-        from .grammar import GRAMMAR, PAIRS
         self.grammar = GRAMMAR
         self.pairs = PAIRS
         self.words = self.output_words = GRAMMAR.words
@@ -206,11 +207,8 @@ class Language(Task):
         self.min_len = GRAMMAR.min_gap
         self._eye: dict = {}
 
-    def steps(self, T: int) -> int:
-        """The model sees T + 4 words: from "i" up to "fluent"; it predicts each next one."""
-        return T + 4
-
     def batch(self, rng, B, T, dtype):
+        # The model reads T + 4 words, "i" up to "fluent", and predicts each next one.
         ids, _ = self.grammar.sentences(rng, B, T)
         dtype = np.dtype(dtype)
         eye = self._eye.get(dtype)
