@@ -1091,6 +1091,108 @@ def _(lesson, seed, full):
 
 
 # ---------------------------------------------------------------------------------------------
+# language: lstm, language, T = 30, H = 64. Accuracy is on the language word alone.
+
+def _language_step0(lesson, seed):
+    from tutor.engine.tasks import focus_metrics
+    t = step0(preset(lesson, seed))
+    batch, out = t.run._last_batch, t.run.last_pass.output
+    return focus_metrics(out, batch.y, batch.focus)
+
+
+@each_seed("language", "starts-at-chance",
+           "step 1: long-range loss within 0.3 of ln 156 ≈ 5.05; steps 51–150: LSTM accuracy on "
+           "the language word 5–20%, around the 10% baseline, while the training loss's 20-step "
+           "average at step 150 is already below ln 10")
+def _(lesson, seed, full):
+    loss, _ = _language_step0(lesson, seed)
+    base = Run(preset(lesson, seed)).baseline
+    t = trace(preset(lesson, seed), 150)
+    plateau = float(np.mean(t.accuracy[50:150]))
+    train_loss = t.window_mean("loss", 150)
+    ok = abs(loss - math.log(156)) < 0.3 and 0.05 <= plateau <= 0.2 and \
+        base.accuracy == 0.1 and abs(base.loss - math.log(10)) < 1e-12 and \
+        train_loss < math.log(10)
+    return ok, f"step 1 {loss:.2f}, steps 51–150 {plateau:.0%}, loss {train_loss:.2f}"
+
+
+@each_seed("language", "gru-learns",
+           "GRU at T = 30: 20-step accuracy on the language word ≥ 90% within 600 steps")
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed, cell="gru"), 600, learned_accuracy(0.9))
+    at = t.first_window("accuracy", lambda a: a >= 0.9)
+    return at is not None, f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})"
+
+
+PREDICT_TEXT = ("i grew up in brazil . on friday my cousin sold the old bike . it was windy . "
+                "my friends called . we drove to the lake . these days i speak fluent")
+
+
+def _predict_after(lesson, seed, cell, steps):
+    """What `rnn-tutor predict` prints for PREDICT_TEXT after `rnn-tutor train ... --steps`."""
+    from tutor.engine.model import Model
+    from tutor.engine.predict import predict_next, split_words
+    settings = preset(lesson, seed, cell=cell)
+    run = trace(settings, steps).run
+    if run.steps != steps:                    # trained further by another claim: train afresh
+        run = Run(settings)
+        for _ in range(steps):
+            run.step()
+    arrays = {name: np.array(a) for name, a in run.model.params.items()}
+    model = Model.from_arrays(cell, arrays, "sequence", dtype="float64")
+    return predict_next(model, run.task, split_words(PREDICT_TEXT))
+
+
+@each_seed("language", "predict-sensitivity",
+           "after 1,500 steps: the LSTM's top word is portuguese with p > 0.9 and brazil has the "
+           "largest sensitivity; the RNN's top three are languages below 20% and fluent's "
+           "sensitivity is over 50× brazil's", fast=False)
+def _(lesson, seed, full):
+    lstm = _predict_after(lesson, seed, "lstm", 1500)
+    rnn = _predict_after(lesson, seed, "rnn", 1500)
+    sens = {cell: [s["grad_norm"] for s in answer["sensitivity"]]
+            for cell, answer in (("lstm", lstm), ("rnn", rnn))}
+    brazil = PREDICT_TEXT.split().index("brazil")
+    top = lstm["next"][0]
+    from tutor.engine.grammar import PAIRS
+    languages = {lang for _, lang in PAIRS}
+    ratio = sens["rnn"][-1] / sens["rnn"][brazil]
+    ok = (top["word"] == "portuguese" and top["p"] > 0.9
+          and int(np.argmax(sens["lstm"])) == brazil
+          and all(n["word"] in languages and n["p"] < 0.2 for n in rnn["next"]) and ratio > 50)
+    return ok, (f"lstm {top['word']} {top['p']:.2f}, rnn top {rnn['next'][0]['p']:.2f}, "
+                f"fluent/brazil {ratio:.0f}×")
+
+
+@across_seeds("language", "lstm-learns-rnn-does-not",
+              "T = 30: the LSTM's 20-step accuracy passes 90% within 2,000 steps; the tanh RNN's "
+              "accuracy (last 50 steps) stays below 20% after 2,000 steps; seeds 0 to 4",
+              seeds=(0, 1, 2, 3, 4))
+def _(lesson, seeds, full):
+    shown, ok = [], True
+    for seed in seeds:
+        lstm = trace(preset(lesson, seed), 2000, learned_accuracy(0.9))
+        at = lstm.first_window("accuracy", lambda a: a >= 0.9)
+        rnn = trace(preset(lesson, seed, cell="rnn"), 2000).tail_mean("accuracy")
+        ok &= at is not None and rnn < 0.2
+        shown.append(f"lstm step {at}, rnn {rnn:.2f}")
+    return Result(ok, shown)
+
+
+@each_seed("language", "short-gap-all-cells",
+           "T = 10: rnn, irnn, lstm and gru each pass 90% (20-step accuracy on the language word) "
+           "within 2,000 steps", fast=False)
+def _(lesson, seed, full):
+    shown, ok = [], True
+    for cell in ("rnn", "irnn", "lstm", "gru"):
+        t = trace(preset(lesson, seed, cell=cell, seq_len=10), 2000, learned_accuracy(0.9))
+        at = t.first_window("accuracy", lambda a: a >= 0.9)
+        ok &= at is not None
+        shown.append(f"{cell} {at if at else 'no'}")
+    return ok, ", ".join(shown)
+
+
+# ---------------------------------------------------------------------------------------------
 # Running claims (shared with bench/lessons.py)
 
 def lessons_by_slug() -> dict[str, Lesson]:
