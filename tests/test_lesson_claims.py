@@ -392,7 +392,7 @@ def _(lesson):
 @no_seed("iterated-map", "source-explodes",
          "x_0 = 0 (five presses of x): product 2^30 ≈ 1e9, exploding")
 def _(lesson):
-    x0 = round(lesson.map_x0 - 5 * 0.1, 10)
+    x0 = round(lesson.lab.x0 - 5 * 0.1, 10)
     s = _explore(lesson, x0=x0)
     value = float(s.product.values[-1])
     return x0 == 0.0 and math.isclose(value, 2.0 ** 30, rel_tol=1e-9) and \
@@ -1015,7 +1015,7 @@ def _(lesson):
          "after the SGD step ŷ ≈ −0.547: past the target −0.5, yet (ŷ − y)² falls to ≈ 0.0022")
 def _(lesson):
     from tutor.explorers.worked import build_example
-    ex = build_example(lesson.worked_cell)
+    ex = build_example(lesson.lab.cell)
     before, after = float(ex.before.output.ravel()[0]), float(ex.after.output.ravel()[0])
     ok = (math.isclose(after, -0.547, abs_tol=5e-4) and after < -0.5 < before
           and math.isclose(ex.after.loss, (after + 0.5) ** 2, rel_tol=1e-6))
