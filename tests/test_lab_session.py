@@ -156,3 +156,13 @@ def test_on_change_follows_every_verb(session):
     s.close()
     s.reset_run()                              # closed: the verb changes state, starts nothing
     assert not s.trainer.alive
+
+
+def test_shorter_t_stops_at_the_task_minimum(session):
+    from tutor.engine.settings import TASK_MIN_LEN
+    for task in ("echo", "adding", "language"):
+        s = session(FAST.replace(task=task, seq_len=10))
+        for _ in range(8):
+            s.change_seq_len(up=False)
+        assert s.settings.seq_len >= TASK_MIN_LEN[task]
+        assert "shortest" in s.notice

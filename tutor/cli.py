@@ -1,5 +1,5 @@
-"""The `rnn-tutor` command line: the tutor app by default, plus `train`, `lab`, `lessons`,
-`worked`, `map`, `exercises` and `serve`.
+"""The `rnn-tutor` command line: the tutor app by default, plus `train`, `predict`, `lab`,
+`lessons`, `worked`, `map`, `exercises` and `serve`.
 
 Errors are one line: bad arguments exit 2, runtime problems (weight files, save paths, an unknown
 lesson) exit 1. No traceback ever reaches the terminal.
@@ -21,6 +21,7 @@ from tutor import __version__  # noqa: E402
 from tutor.engine import settings as S  # noqa: E402
 
 PROG = "rnn-tutor"
+PREDICT_TASKS = ("language", "agreement")     # the tasks whose inputs are words
 MAX_STEPS = 10_000_000
 MAX_FPS = 60.0            # as tutor.ui.terminal.MAX_FPS (not imported: it loads Textual)
 
@@ -82,21 +83,24 @@ def add_training_options(p: argparse.ArgumentParser, required: bool) -> None:
                         + ("" if required else " (default: %(default)s)"))
     g.add_argument("--task", choices=S.TASKS, required=required,
                    **({} if required else {"default": d.task}),
-                   help="echo (short-range), adding, remember, agreement"
+                   help="echo (short-range), adding, remember, agreement, language (next word; "
+                        "scored on the language word)"
                         + ("" if required else " (default: %(default)s)"))
     g.add_argument("--seq-len", "-T", dest="seq_len", type=int_in(1, S.MAX_SEQ_LEN),
                    required=required, **({} if required else {"default": d.seq_len}),
-                   metavar="T", help="sequence length" + ("" if required else " (default: %(default)s)"))
+                   metavar="T", help="sequence length; for language, the gap in words from the country "
+                   "to the language word" + ("" if required else " (default: %(default)s)"))
     g.add_argument("--hidden", type=int_in(1, S.MAX_HIDDEN), default=None, metavar="H",
-                   help=f"hidden units (default: {d.hidden}, or the weight file's size)")
-    g.add_argument("--batch", type=int_in(1, S.MAX_BATCH), default=d.batch, metavar="B",
-                   help="sequences per step (default: %(default)s)")
-    g.add_argument("--lr", type=float_in(0, S.MAX_LR, low_open=True), default=d.lr,
-                   help="learning rate (default: %(default)s)")
-    g.add_argument("--optimizer", choices=S.OPTIMIZERS, default=d.optimizer,
-                   help="default: %(default)s")
-    g.add_argument("--clip", type=float_in(0, S.MAX_CLIP), default=d.clip, metavar="NORM",
-                   help="clipping threshold; 0 turns clipping off (default: %(default)s)")
+                   help=f"hidden units (default: {_defaults('hidden')}; or the weight file's "
+                        "size)")
+    g.add_argument("--batch", type=int_in(1, S.MAX_BATCH), default=None, metavar="B",
+                   help=f"sequences per step (default: {_defaults('batch')})")
+    g.add_argument("--lr", type=float_in(0, S.MAX_LR, low_open=True), default=None,
+                   help=f"learning rate (default: {_defaults('lr')})")
+    g.add_argument("--optimizer", choices=S.OPTIMIZERS, default=None,
+                   help=f"default: {_defaults('optimizer')}")
+    g.add_argument("--clip", type=float_in(0, S.MAX_CLIP), default=None, metavar="NORM",
+                   help=f"clipping threshold; 0 turns clipping off (default: {_defaults('clip')})")
     g.add_argument("--clip-mode", choices=S.CLIP_MODES, default=d.clip_mode,
                    help="clip the global norm or each value (default: %(default)s)")
     g.add_argument("--init", choices=[i for i in S.INITS if i != "auto"], default=None,
@@ -105,8 +109,8 @@ def add_training_options(p: argparse.ArgumentParser, required: bool) -> None:
     g.add_argument("--radius", type=float_in(0, S.MAX_RADIUS, low_open=True), default=None,
                    metavar="R", help="rescale the recurrent matrix to spectral radius R")
     g.add_argument("--forget-bias", type=float_in(-S.MAX_FORGET_BIAS, S.MAX_FORGET_BIAS),
-                   default=d.forget_bias, metavar="F",
-                   help="LSTM forget-gate bias (default: %(default)s)")
+                   default=None, metavar="F",
+                   help=f"LSTM forget-gate bias (default: {_defaults('forget_bias')})")
     g.add_argument("--reverse-input", action="store_true", help="feed each sequence backwards")
     g.add_argument("--freeze-head", action="store_true",
                    help="train the recurrent weights only, not the linear read-out")
@@ -116,6 +120,20 @@ def add_training_options(p: argparse.ArgumentParser, required: bool) -> None:
     g.add_argument("--steps", type=int_in(1, MAX_STEPS), required=required,
                    default=None, metavar="N",
                    help="training steps" + ("" if required else " (default: until quit)"))
+
+
+# Options whose default depends on the task (settings.TASK_DEFAULTS); the others are fixed.
+TASK_DEPENDENT = ("hidden", "batch", "lr", "optimizer", "clip", "forget_bias")
+
+
+def _defaults(name: str) -> str:
+    """'32', or '32; language: 64' when a task has its own default."""
+    text = f"{getattr(S.Settings, name):g}" if isinstance(getattr(S.Settings, name), float) \
+        else str(getattr(S.Settings, name))
+    own = [f"{task}: {S.task_default(task, name):g}" if isinstance(S.task_default(task, name),
+           float) else f"{task}: {S.task_default(task, name)}"
+           for task in S.TASKS if name in S.TASK_DEFAULTS.get(task, {})]
+    return "; ".join([text] + own)
 
 
 def add_fps(p: argparse.ArgumentParser) -> None:
@@ -144,6 +162,20 @@ def build_parser() -> Parser:
                        help="save the trained weights with PyTorch's names")
     train.add_argument("--load-weights", metavar="FILE.npz",
                        help="start from these weights instead of a fresh initialisation")
+
+    predict = sub.add_parser(
+        "predict", help="the next word after a sentence, from saved weights, as JSON",
+        description="Feed a sentence to a trained model and print one JSON object: `next`, the "
+        "three most likely next words with their probabilities, and `sensitivity`, for each "
+        "input word the norm of the gradient of the top word's log-probability with respect "
+        "to that word's input.")
+    predict.add_argument("--cell", choices=S.CELLS, required=True, help="the weights' cell")
+    predict.add_argument("--task", choices=PREDICT_TASKS, required=True,
+                         help="a task whose inputs are words: " + ", ".join(PREDICT_TASKS))
+    predict.add_argument("--load-weights", required=True, metavar="FILE.npz",
+                         help="weights saved by `train --save-weights`")
+    predict.add_argument("--text", required=True, metavar="TEXT",
+                         help='the words so far, e.g. "i grew up in brazil . i speak fluent"')
 
     lab = sub.add_parser("lab", help="open the lab alone, for free experiments",
                          description="The lab with no lesson. Trains until paused or quit.")
@@ -242,14 +274,15 @@ def host_name(text: str) -> str:
 
 
 def settings_from(args) -> S.Settings:
+    given = {name: getattr(args, name) for name in TASK_DEPENDENT}
+    chosen = {name: S.task_default(args.task, name) if value is None else value
+              for name, value in given.items()}
     try:
         return S.Settings(
             cell=args.cell, task=args.task, seq_len=args.seq_len,
-            hidden=args.hidden if args.hidden is not None else S.Settings.hidden,
-            batch=args.batch, lr=args.lr, optimizer=args.optimizer, clip=args.clip,
             clip_mode=args.clip_mode, init=args.init or "auto", radius=args.radius,
-            forget_bias=args.forget_bias, reverse_input=args.reverse_input, seed=args.seed,
-            dtype=args.dtype, freeze_head=args.freeze_head).validated()
+            reverse_input=args.reverse_input, seed=args.seed, dtype=args.dtype,
+            freeze_head=args.freeze_head, **chosen).validated()
     except S.SettingsError as exc:
         raise UsageError(str(exc)) from None
 
@@ -290,6 +323,7 @@ def cmd_train(args) -> int:
         "steps": run.steps,
         "loss": rec_field(last, "loss"),
         "accuracy": rec_field(last, "accuracy"),
+        "long_range_loss": rec_field(last, "long_range_loss"),
         "baseline": run.baseline.loss,
         "baseline_accuracy": run.baseline.accuracy,
         "steps_per_s": round(run.steps_per_s, 2),
@@ -305,6 +339,37 @@ def cmd_train(args) -> int:
             run.model.save(args.save_weights)
         except WeightsError as exc:
             raise RuntimeProblem(str(exc)) from None
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from tutor.engine import Model, WeightsError, get_task
+    from tutor.engine.predict import UnknownWord, predict_next, split_words
+
+    words = split_words(args.text)
+    if not words:
+        raise UsageError("--text has no words")
+    if len(words) > S.MAX_SEQ_LEN:
+        raise UsageError(f"--text has {len(words)} words; at most {S.MAX_SEQ_LEN}")
+    task = get_task(args.task)
+    try:
+        arrays = Model.load_arrays(args.load_weights)
+    except WeightsError as exc:
+        raise RuntimeProblem(str(exc)) from None
+    stored_cell = str(arrays.get("cell", args.cell))
+    if stored_cell != args.cell:
+        raise RuntimeProblem(f"{args.load_weights} holds a {stored_cell} cell, not {args.cell}")
+    try:
+        model = Model.from_arrays(args.cell, arrays, task.head, dtype="float64")
+        model.check_shapes(task.input_size, task.output_size)
+    except WeightsError as exc:
+        raise RuntimeProblem(f"{args.load_weights} does not fit a {args.cell} on the "
+                             f"{args.task} task: {exc}") from None
+    try:
+        answer = predict_next(model, task, words)
+    except UnknownWord as exc:
+        raise RuntimeProblem(str(exc)) from None
+    sys.stdout.write(json.dumps(answer) + "\n")
     return 0
 
 
@@ -421,7 +486,7 @@ def cmd_serve(args) -> int:
                               tutor_args=tutor_args, shared_progress=args.shared_progress))
 
 
-COMMANDS = {"train": cmd_train, "lab": cmd_lab, "lessons": cmd_lessons, "worked": cmd_worked,
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "lab": cmd_lab, "lessons": cmd_lessons, "worked": cmd_worked,
             "map": cmd_map, "exercises": cmd_exercises, "serve": cmd_serve, None: cmd_tutor}
 
 

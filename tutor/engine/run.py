@@ -18,7 +18,7 @@ from .init import init_params
 from .model import HEAD_NAMES, Model, Pass
 from .optim import Optimizer, clip_grads, global_norm
 from .settings import Settings
-from .tasks import Baseline, Sample, get_task
+from .tasks import Baseline, Sample, focus_metrics, get_task
 
 
 @dataclass
@@ -33,6 +33,7 @@ class StepRecord:
     cell_grad_norm_per_step: np.ndarray | None  # (T,) ‖∂L/∂c_t‖ for LSTM
     elapsed_s: float
     status: str = "ok"                         # "ok" or "diverged"
+    long_range_loss: float | None = None       # cross-entropy on the long-range word (language)
 
     def to_json(self) -> dict:
         return {
@@ -46,6 +47,7 @@ class StepRecord:
             "gate_per_step": _nums(self.gate_per_step),
             "cell_grad_norm_per_step": _nums(self.cell_grad_norm_per_step),
             "status": self.status,
+            "long_range_loss": _num(self.long_range_loss),
         }
 
 
@@ -124,10 +126,14 @@ class Run:
             if not finite:
                 self.status = "diverged"
                 self.diverged_at = self.steps
+            accuracy, long_range = result.accuracy, None
+            if batch.focus is not None:
+                long_range, accuracy = focus_metrics(result.output, batch.y, batch.focus)
             record = StepRecord(
                 step=self.steps,
                 loss=result.loss,
-                accuracy=result.accuracy,
+                accuracy=accuracy,
+                long_range_loss=long_range,
                 grad_norm=norm,
                 clipped=clipped,
                 grad_norm_per_step=result.grad_norm_per_step,

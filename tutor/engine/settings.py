@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 CELLS = ("rnn", "irnn", "lstm", "gru")
-TASKS = ("echo", "adding", "remember", "agreement")
+TASKS = ("echo", "adding", "remember", "agreement", "language")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 CLIP_MODES = ("norm", "value")
 INITS = ("auto", "default", "orthogonal", "identity")
@@ -27,8 +27,15 @@ MAX_SEED = 2**32 - 1
 
 # What validation needs to know of each task (its shortest sequence, and whether it answers at
 # every step), as plain data so that settings load without NumPy. A test checks it against tasks.py.
-TASK_MIN_LEN = {"echo": 2, "adding": 2, "remember": 1, "agreement": 1}
-PER_STEP_TASKS = ("echo",)
+TASK_MIN_LEN = {"echo": 2, "adding": 2, "remember": 1, "agreement": 1, "language": 5}
+PER_STEP_TASKS = ("echo", "language")
+
+# Where a task trains best with other values than `Settings`' defaults, the command line's
+# defaults for that task (`rnn-tutor train --task language` without --hidden gets these).
+# Measured: see the README's language section and bench/language.py.
+TASK_DEFAULTS = {
+    "language": {"hidden": 64},
+}
 
 # Fields whose change needs a fresh model; the others (clipping) apply from the next step.
 LIVE_FIELDS = ("clip", "clip_mode")
@@ -113,6 +120,12 @@ class Settings:
             raise SettingsError(f"input reversal applies to many-to-one tasks; {self.task} "
                                 "answers at every step")
         return self
+
+
+def task_default(task: str, name: str):
+    """The default of field `name` for `task`: the task's own, else `Settings`'."""
+    own = TASK_DEFAULTS.get(task, {})
+    return own[name] if name in own else getattr(Settings, name)
 
 
 def _choice(label: str, value, choices) -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .grammar import GRAMMAR, PAIRS
+
 
 @dataclass(frozen=True)
 class Baseline:
@@ -23,6 +25,7 @@ class Batch:
     x: np.ndarray            # (B, T, I) batch-first inputs
     y: np.ndarray            # (B,) class ids, (B, 1) values, or (B, T) class ids per step
     mask: np.ndarray | None = None  # (T,) which steps count, for per-step targets
+    focus: int | None = None  # the step whose target `accuracy` and `long_range_loss` score
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class Agreement(Task):
     fillers = ("the", "which", "gray", "and", "happy", "small", "very", "hungry", "near", "old")
     attractor_rate = 0.15
     output_size = 2
+    output_words = ("was", "were")
     blurb = "was or were? agree with the subject at the start"
 
     @property
@@ -187,6 +191,63 @@ class Echo(Task):
         return Sample(inputs=seq, target=target, prediction=guess)
 
 
+class Language(Task):
+    """I grew up in France … I speak fluent French: next-word prediction over generated
+    sentences, scored on the language word, `seq_len` words after the country. Every next
+    word is a training target; the language word carries half of the loss."""
+    name = "language"
+    head = "sequence"
+    blurb = "predict every next word; the language word depends on the country T words back"
+
+    def __init__(self):
+        self.grammar = GRAMMAR
+        self.pairs = PAIRS
+        self.words = self.output_words = GRAMMAR.words
+        self.input_size = self.output_size = len(self.words)
+        self.min_len = GRAMMAR.min_gap
+        self._eye: dict = {}
+
+    def batch(self, rng, B, T, dtype):
+        # The model reads T + 4 words, "i" up to "fluent", and predicts each next one.
+        ids, _ = self.grammar.sentences(rng, B, T)
+        dtype = np.dtype(dtype)
+        eye = self._eye.get(dtype)
+        if eye is None:
+            eye = self._eye[dtype] = np.eye(self.input_size, dtype=dtype)
+        weights = np.ones(T + 4)
+        weights[-1] = self.focus_weight(T)
+        return Batch(x=eye[ids[:, :-1]], y=ids[:, 1:], mask=weights, focus=T + 3)
+
+    @staticmethod
+    def focus_weight(T: int) -> float:
+        """The language word weighs as much as the T + 3 other next words together. With
+        every word weighed alike, the long-range word is one target in T + 4, and the other
+        words' demands crowd it out: in trials with equal weights (a patched loss, not a
+        setting), an LSTM at T = 30 stayed at chance for 1,500 steps even with 128 hidden
+        units, while with this weight it passes 90% within about 800."""
+        return float(T + 3)
+
+    def baseline(self, T):
+        K = len(self.pairs)
+        return Baseline(loss=math.log(K), accuracy=1.0 / K,
+                        guess=f"a uniform guess among the {K} languages")
+
+    def describe(self, x, y, pred):
+        ids = np.asarray(x).argmax(axis=1)
+        return Sample(inputs=self.grammar.text(ids) + " …", target=self.words[int(y[-1])],
+                      prediction=_class_guess(self.words, np.asarray(pred)[-1]))
+
+
+def focus_metrics(output: np.ndarray, y: np.ndarray, focus: int) -> tuple[float, float]:
+    """Cross-entropy and accuracy at one step of a per-step head: output (B, T, O), y (B, T)."""
+    z = np.asarray(output[:, focus], dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    target = np.asarray(y)[:, focus]
+    rows = np.arange(len(target))
+    return float(-logp[rows, target].mean()), float(np.mean(z.argmax(axis=1) == target))
+
+
 def _class_guess(names, logits) -> str:
     logits = np.asarray(logits, dtype=np.float64)
     p = np.exp(logits - logits.max())
@@ -195,7 +256,7 @@ def _class_guess(names, logits) -> str:
     return f"{names[k]} ({p[k]:.0%})"
 
 
-TASKS = {t.name: t for t in (Echo(), Adding(), Remember(), Agreement())}
+TASKS = {t.name: t for t in (Echo(), Adding(), Remember(), Agreement(), Language())}
 
 
 def get_task(name: str) -> Task:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from tutor.engine.settings import MAX_CLIP, MAX_LR, MAX_SEED, MAX_SEQ_LEN, Settings
+from tutor.engine.settings import (MAX_CLIP, MAX_LR, MAX_SEED, MAX_SEQ_LEN, TASK_MIN_LEN,
+                                   Settings)
 
 from .history import LabHistory
 from .protocol import Error, Live, Pace, Pause, Start, Step, Update
@@ -168,7 +169,7 @@ class LabSession:
         if up:
             options = [t for t in SEQ_LADDER if T < t <= MAX_SEQ_LEN]
         else:
-            options = [t for t in SEQ_LADDER if t < T and (t >= 2 or s.task != "echo")][::-1]
+            options = [t for t in SEQ_LADDER if TASK_MIN_LEN[s.task] <= t < T][::-1]
         if not options:
             self._tell(f"T is already {T}, the {'longest' if up else 'shortest'} on the ladder")
             return
