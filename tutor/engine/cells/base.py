@@ -1,0 +1,277 @@
+"""What every cell shares: the Cache and Backward records, the per-step squared norms, the
+buffer pool, the stacked weights and inputs, and the weight gradients over all steps at once.
+How this makes the cells fast is told in the package docstring (`tutor.engine.cells`)."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from .memory import _POOL_ONLY, _alloc
+
+PARAM_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+
+
+class Cache:
+    """What the backward pass needs from the forward pass, plus what the charts show:
+        X    (T, B, I) inputs
+        H    (T, B, H) hidden states h_1..h_T
+        A    (T, B, G·H) activated gates (pre-activations for rnn and irnn)
+        C    (T, B, H) LSTM cell states;  TC  tanh(c_t)
+        HN   (T, B, H) GRU: W_hn h + b_hn
+    A cell whose own layout differs may hand over a function that builds A on first access."""
+
+    def __init__(self, X, H, A=None, C=None, TC=None, HN=None, extra=None, *, gates=None):
+        self.X, self.H, self.C, self.TC, self.HN = X, H, C, TC, HN
+        self.extra = {} if extra is None else extra
+        self._A, self._gates = A, gates
+
+    @property
+    def A(self) -> np.ndarray:
+        if self._A is None and self._gates is not None:
+            self._A, self._gates = self._gates(), None
+        return self._A
+
+
+class Backward:
+    """What the backward pass found:
+        grads   parameter gradients under PyTorch's names
+        dH      (T, B, H) total ∂L/∂h_t
+        dC      (T, B, H) total ∂L/∂c_t (LSTM)
+        dH_norm, dC_norm   (T,) ‖∂L/∂h_t‖ and ‖∂L/∂c_t‖ over the batch, in float64
+        dA      (T, B, G·H) gradients at the gate pre-activations
+        dAh     GRU: the recurrent side's pre-activation gradients
+    A training step never reads dA, so a cell may hand over a function that computes it (from
+    dH, dC and the forward cache, with the very operations the backward loop used) on first
+    access instead of storing it."""
+
+    def __init__(self, grads, dH, dC=None, dA=None, dAh=None, *, dH_norm, dC_norm=None,
+                 gate_grads=None):
+        self.grads, self.dH, self.dC = grads, dH, dC
+        self.dH_norm, self.dC_norm = dH_norm, dC_norm
+        self._dA, self._dAh, self._gate_grads = dA, dAh, gate_grads
+
+    def _materialise(self):
+        if self._gate_grads is not None:
+            self._dA, self._dAh = self._gate_grads()
+            self._gate_grads = None
+
+    @property
+    def dA(self) -> np.ndarray | None:
+        self._materialise()
+        return self._dA
+
+    @property
+    def dAh(self) -> np.ndarray | None:
+        self._materialise()
+        return self._dAh
+
+
+class _SquaredNorms:
+    """Σ x² of each step's gradient, taken in the backward loop while the step is in cache
+    (measured: two to three times cheaper than a pass over the finished (T, H, B) array).
+
+    In float32, squaring entries below ~1e-19 makes subnormals, which the CPU handles in
+    microcode (measured: 125 times slower), and entries above ~1e18 overflow the sum; vanishing
+    and exploding gradients reach both. A step whose float32 sum falls outside (1e-28, 1e36) is
+    summed again in float64; while those float64 sums stay outside (1e-26, 1e30), the steps
+    after it (earlier in time) go straight to float64."""
+
+    def __init__(self, T: int, dtype):
+        self.sq = np.zeros(T)                # steps the loop never reaches stay 0: cut to zero
+        self.narrow = np.dtype(dtype) != np.float64
+        self.safe = True
+
+    def take(self, t: int, a: np.ndarray) -> None:
+        if self.narrow:
+            if self.safe:
+                s = float(np.vdot(a, a))
+                if 1e-28 < s < 1e36:
+                    self.sq[t] = s
+                    return
+            wide = a.astype(np.float64)
+            s = float(np.vdot(wide, wide))
+            self.safe = 1e-26 < s < 1e30
+            self.sq[t] = s
+        else:
+            self.sq[t] = np.vdot(a, a)
+
+    def norms(self) -> np.ndarray:
+        return np.sqrt(self.sq)
+
+
+def _swap(a: np.ndarray) -> np.ndarray:
+    """(T, B, R) ↔ (T, R, B) as a view: the public layout and the internal one."""
+    return a.transpose(0, 2, 1)
+
+
+def _negligible(x: np.ndarray, cut: float) -> bool:
+    """Every entry within ±cut (False when x holds NaN)."""
+    return bool(x.max() < cut) and bool(x.min() > -cut)
+
+
+def _gate_mean(cache: Cache, gate: int) -> np.ndarray:
+    """Batch-and-unit mean of one gate's block at each step."""
+    T, _, Hn = cache.H.shape
+    return _row_means(_swap(cache.A)[:, gate * Hn:(gate + 1) * Hn].reshape(T, -1))
+
+
+def _row_means(block: np.ndarray) -> np.ndarray:
+    """Mean of each row of a (T, n) array."""
+    return block @ np.full(block.shape[1], 1.0 / block.shape[1], block.dtype)  # BLAS: 4× mean()
+
+
+class Cell:
+    name = ""
+    gates = 1
+
+    def __init__(self):
+        self._scratch: dict[str, np.ndarray] = {}
+        self._pool: dict[str, list[np.ndarray]] = {}
+
+    def forward(self, p: dict, X: np.ndarray, nudge=None) -> Cache:
+        """nudge=(t, "h" or "c", delta) adds delta to that state as step t computes it: the
+        hook a finite-difference check of the total derivative ∂L/∂h_t uses."""
+        raise NotImplementedError
+
+    def backward(self, p: dict, cache: Cache, dH_out: np.ndarray) -> Backward:
+        """dH_out (T, B, H): the loss's own ∂L/∂h_t at each step (not through the recurrence)."""
+        direct = _swap(np.asarray(dH_out, dtype=cache.H.dtype))
+        # A many-to-one head reaches only the last step; then the loop skips the additions.
+        return self.backprop(p, cache, direct[-1], direct if direct[:-1].any() else None)
+
+    def backprop(self, p: dict, cache: Cache, last: np.ndarray,
+                 direct: np.ndarray | None = None) -> Backward:
+        """`backward` with the loss's gradient in the cells' layout: last (H, B) at the last
+        step, and direct (T, H, B) at every step, or None when only the last step has one."""
+        raise NotImplementedError
+
+    def gate_per_step(self, cache: Cache) -> np.ndarray | None:
+        """Batch-mean of the gate that decides how much memory is kept, per step."""
+        return None
+
+    # ---- shared machinery ----
+    def _buf(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        """A scratch array kept on the cell; never handed to a caller."""
+        a = self._scratch.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self._scratch[name] = _alloc(shape, dtype)
+        return a
+
+    def _fresh(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        """An array for results handed to the caller: one from an earlier call that nothing
+        refers to any more (no reference, no view: its reference count says so), else a new
+        one. Large arrays freed and allocated anew each step can go back to the OS and fault
+        in again page by page (measured: 450 page faults per LSTM step at hidden 64, about a
+        tenth of its time); reuse keeps them mapped and warm."""
+        pool = self._pool.setdefault(name, [])
+        dtype = np.dtype(dtype)
+        for a in pool:
+            if sys.getrefcount(a) <= _POOL_ONLY and a.shape == shape and a.dtype == dtype:
+                return a
+        a = _alloc(shape, dtype)
+        pool.append(a)
+        if len(pool) > 4:                    # shapes changed, or callers keep old results
+            del pool[0]
+        return a
+
+    @staticmethod
+    def _dtype(p, X):
+        return np.result_type(X.dtype, p["weight_hh_l0"].dtype)
+
+    def _stacked_weights(self, p, dtype, half_rows=(), order=slice(None)) -> np.ndarray:
+        """[W_hh | W_ih | b_ih + b_hh], so that W @ [h; x; 1] is the pre-activation, its rows
+        taken in `order`. Rows in `half_rows` (sigmoid gates) are halved: tanh of them gives
+        tanh(a/2)."""
+        W_hh, W_ih = p["weight_hh_l0"], p["weight_ih_l0"]
+        GH, Hn = W_hh.shape
+        I = W_ih.shape[1]
+        W = self._buf("W", (GH, Hn + I + 1), dtype)
+        W[:, :Hn] = W_hh[order]
+        W[:, Hn:Hn + I] = W_ih[order]
+        np.add(p["bias_ih_l0"][order], p["bias_hh_l0"][order], out=W[:, Hn + I])
+        for rows in half_rows:
+            W[rows] *= 0.5
+        return W
+
+    def _stacked_inputs(self, X, Hn, dtype) -> np.ndarray:
+        """Z (T+1, H+I+1, B): Z[t] = [h_{t-1}; x_t; 1], with h_0 = 0. The loop writes h_t into
+        Z[t+1, :H], so the hidden states H are the view Z[1:, :H]."""
+        T, B, I = X.shape
+        Z = self._fresh("Z", (T + 1, Hn + I + 1, B), dtype)
+        Z[0, :Hn] = 0.0
+        Z[:T, Hn:Hn + I] = _swap(X)
+        Z[:T, Hn + I] = 1.0
+        Z[T, Hn:] = 0.0
+        return Z
+
+    def _recurrent_T(self, p, dtype) -> np.ndarray:
+        """W_hhᵀ as a contiguous (H, G·H) array: the backward GEMM is faster on it than on a
+        transposed view."""
+        W_hh = p["weight_hh_l0"]
+        WT = self._buf("WT", W_hh.shape[::-1], dtype)
+        WT[...] = W_hh.T
+        return WT
+
+    def _weight_grads(self, X, Hs, rows, dtype) -> "_WeightGrads":
+        return _WeightGrads(self, X, Hs, rows, dtype)
+
+    @staticmethod
+    def _cutoff(dtype) -> float:
+        """Below this the backward recurrence treats ∂L/∂h_t (and ∂L/∂c_t) as exactly zero:
+        2^24 times the smallest normal number, about 2e-31 in float32. A vanishing gradient
+        would otherwise decay through the subnormal range, where every arithmetic operation
+        is handled in microcode and a training step slows down tenfold or more."""
+        return float(np.finfo(dtype).tiny) * 2.0 ** 24
+
+    @staticmethod
+    def _split_grads(G, Hn, I) -> dict:
+        """The stacked gradient [dW_hh | dW_ih | db] into PyTorch's four arrays."""
+        return {                             # copies: G may be a buffer the cell reuses
+            "weight_ih_l0": G[:, Hn:Hn + I].copy(),
+            "weight_hh_l0": G[:, :Hn].copy(),
+            "bias_ih_l0": G[:, Hn + I].copy(),
+            "bias_hh_l0": G[:, Hn + I].copy(),
+        }
+
+
+class _WeightGrads:
+    """Σ_t δ_t·[h_{t-1}; x_t; 1]ᵀ, the stacked gradient [dW_hh | dW_ih | db]. The backward loop
+    hands over δ a chunk of steps at a time (rows × B per step, time-major, as the loop wrote
+    them); each chunk is copied into one (rows, T·B) matrix while it is still in cache, and one
+    GEMM over all steps, faster here than one per chunk, makes the gradient at the end."""
+
+    CHUNK_BYTES = 1 << 18                    # a chunk of δ: a quarter MiB, at home in L2
+
+    def __init__(self, cell: Cell, X, Hs, rows: int, dtype):
+        T, Hn, B = Hs.shape
+        I = X.shape[2]
+        K = -(-(Hn + I + 1) // 8) * 8        # zero columns up to a multiple of 8: a faster GEMM
+        self.rows, self.B, self.T = rows, B, T
+        self.steps = max(1, min(T, self.CHUNK_BYTES // (rows * B * np.dtype(dtype).itemsize)))
+        # [h_{t-1}; x_t; 1; 0…] for every step and batch row: (T·B, K), the GEMM's right side.
+        Zb = cell._buf("Zb", (T, B, K), dtype)
+        Zb[0, :, :Hn] = 0.0
+        Zb[1:, :, :Hn] = Hs[:-1].transpose(0, 2, 1)
+        Zb[:, :, Hn:Hn + I] = X
+        Zb[:, :, Hn + I] = 1.0
+        Zb[:, :, Hn + I + 1:] = 0.0
+        self.Zb = Zb.reshape(T * B, K)
+        self.D = cell._buf("Dwg", (rows, T, B), dtype)
+        self.first = T                       # steps first.. have been added
+        self.G = cell._buf("Gwg", (rows, K), dtype)
+
+    def chunks(self, T: int):
+        """(t0, t1) ranges covering 0..T, the latest first."""
+        return [(max(0, t1 - self.steps), t1) for t1 in range(T, 0, -self.steps)]
+
+    def add(self, deltas: np.ndarray, t0: int, t1: int) -> None:
+        """Add steps t0..t1-1, whose δ are deltas (t1 − t0, rows, B); the latest steps first."""
+        if t1 > t0:
+            np.copyto(self.D[:, t0:t1], deltas.transpose(1, 0, 2))
+            self.first = t0
+
+    def total(self) -> np.ndarray:
+        c = self.first * self.B
+        lhs = self.D.reshape(self.rows, self.T * self.B)[:, c:]
+        return np.matmul(lhs, self.Zb[c:], out=self.G)
