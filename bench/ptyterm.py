@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -57,6 +58,7 @@ class PtyTerm:
         self._cond = threading.Condition()
         self._reader: threading.Thread | None = None
         self._eof = False
+        self._stop = False
         self._pending: deque[tuple[float, bytes]] = deque()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -82,10 +84,18 @@ class PtyTerm:
     def _read_loop(self) -> None:
         # Only read and timestamp here; pyte (slow, pure Python) parses in the caller's thread,
         # so a chunk's time is when the app wrote it, not when the parser got round to it.
+        # select with a timeout, not a bare blocking read, so hang_up() can stop this thread:
+        # a read blocked in it would keep the master open after os.close() until output came.
         while True:
             try:
-                data = os.read(self._master, 65536)
-            except OSError:
+                ready, _, _ = select.select([self._master], [], [], 0.05)
+                if self._stop:
+                    data = b""
+                elif not ready:
+                    continue
+                else:
+                    data = os.read(self._master, 65536)
+            except (OSError, ValueError):
                 data = b""
             now = time.monotonic()
             with self._cond:
@@ -143,14 +153,27 @@ class PtyTerm:
                 os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        self._stop = True
+        if self._reader is not None:
+            self._reader.join(1.0)
         try:
             os.close(self._master)
         except OSError:
             pass
-        if self._reader is not None:
-            self._reader.join(1.0)
         self.proc = None
         return proc.returncode
+
+    def hang_up(self) -> float:
+        """Close the master side as a dropped connection does: the reader stops first, so the
+        close is the last reference and the kernel hangs the terminal up at once. Returns the
+        monotonic time of the close."""
+        self._stop = True
+        if self._reader is not None:
+            self._reader.join(2.0)
+        now = time.monotonic()
+        os.close(self._master)
+        self._master = -1
+        return now
 
     def __enter__(self) -> "PtyTerm":
         return self.start()

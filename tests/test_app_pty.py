@@ -96,10 +96,7 @@ def test_dropped_connection_leaves_no_process(tutor_term):
         term.wait_for(lambda t: "First steps" in t.text, timeout=30)
         term.send("v")                  # live charts: the app keeps writing to the terminal
         kids = wait_for_worker(term)
-        # The harness's reader thread is blocked reading the master; the terminal hangs up
-        # (SIGHUP, then EIO) once that read returns and the last reference to it goes.
-        os.close(term._master)
-        term._master = -1
+        term.hang_up()                  # the kernel sends SIGHUP, then reads give EIO
         term.proc.wait(timeout=10)
         deadline = time.monotonic() + 3
         while any(alive(pid) for pid in kids) and time.monotonic() < deadline:
@@ -118,9 +115,7 @@ def test_a_terminal_lost_without_sighup_is_noticed_within_two_seconds(tutor_term
         term.wait_for(lambda t: "First steps" in t.text, timeout=30)
         term.send("v")
         kids = wait_for_worker(term)
-        t0 = time.monotonic()
-        os.close(term._master)
-        term._master = -1
+        t0 = term.hang_up()
         term.proc.wait(timeout=10)
         assert time.monotonic() - t0 < 2.0
         deadline = time.monotonic() + 3

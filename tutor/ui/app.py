@@ -363,6 +363,8 @@ class TutorApp(OneLineErrors, LabActions, App[int]):
         if current is not None:
             await current.remove()
         if new is not None:
+            if not area.is_attached:
+                return                     # the app is closing (a quit during start-up)
             await area.mount(new)
         self.refresh_bindings()
 

@@ -94,9 +94,51 @@ class OneLineErrors:
         super()._print_error_renderables()
 
 
+class _HangupProofFile:
+    """The terminal as Textual's writer thread sees it. Once the terminal has hung up (a dropped
+    connection), a write raises EIO, which ends that thread; the app's next writes then block
+    for ever on its full queue and the tutor never exits. Here output to a lost terminal is
+    dropped instead: there is nobody left to read it."""
+
+    def __init__(self, file):
+        self._file = file
+        self.lost = False
+
+    def write(self, text: str) -> None:
+        if not self.lost:
+            try:
+                self._file.write(text)
+            except (OSError, ValueError):
+                self.lost = True
+
+    def flush(self) -> None:
+        if not self.lost:
+            try:
+                self._file.flush()
+            except (OSError, ValueError):
+                self.lost = True
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+
+def _hangup_proof(driver_class: type) -> type:
+    """Textual's Linux driver writing through a _HangupProofFile; any other driver unchanged."""
+    if driver_class.__name__ != "LinuxDriver":
+        return driver_class
+
+    class HangupProofDriver(driver_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._file = _HangupProofFile(self._file)
+
+    return HangupProofDriver
+
+
 def run_app(app: App, prog: str = "rnn-tutor") -> int:
     """Run a full-screen app; returns an exit code. Problems are one line, never a traceback."""
     tune_interpreter()
+    app.driver_class = _hangup_proof(app.driver_class)
     try:
         app.run()
     except Exception as exc:   # raised outside the app's own handler; the terminal is restored
