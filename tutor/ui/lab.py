@@ -142,6 +142,14 @@ class LabPane(Widget):
 
         self.app.push_screen(SettingsScreen(self.session.settings), done)
 
+    def open_autocomplete(self) -> None:
+        refusal = self.session.autocomplete_refusal
+        if refusal is not None:
+            self._tell(refusal)
+            return
+        from .autocomplete_screen import EXAMPLE, AutocompleteScreen
+        self.app.push_screen(AutocompleteScreen(self.session, EXAMPLE))
+
     def _tell(self, message: str) -> None:
         self.session.notice = message
         self._show_status()

@@ -39,6 +39,8 @@ LAB_BINDINGS = [
     Binding("d", "lab_reseed", "New seed", show=False, tooltip="New seed (a fresh run)"),
     Binding("x", "lab_compare", "Compare rnn, lstm, gru", show=False,
             tooltip="Compare mode: rnn, lstm and gru side by side"),
+    Binding("a", "lab_autocomplete", "Autocomplete", show=False,
+            tooltip="Autocomplete (language task): type a sentence, see the live model's next word"),
     Binding("g", "lab_next_chart", "More charts", tooltip="Next chart, when they do not all fit"),
 ]
 
@@ -117,3 +119,6 @@ class LabActions:
 
     def action_lab_next_chart(self) -> None:
         self._view("next_chart")
+
+    def action_lab_autocomplete(self) -> None:
+        self._view("open_autocomplete")
