@@ -12,9 +12,10 @@ from tutor.engine.predict import predict_next, split_words
 from tutor.lab.autocomplete import GLYPHS, shade_levels
 from tutor.lab.history import LabHistory
 from tutor.lab.modes import TrainLab
-from tutor.lab.protocol import RunUpdate, Update, WordSensitivity
+from tutor.lab.protocol import (NextWord, Prediction, RunPrediction, RunUpdate, Update,
+                                 WordSensitivity)
 from tutor.lab.session import LabSession
-from tutor.ui.autocomplete_screen import AutocompleteScreen, render_answer
+from tutor.ui.autocomplete_screen import AutocompleteScreen, render_answers
 from tutor.ui.host import HostApp
 from tutor.ui.lab import LabPane
 from tutor.ui.lab_charts import LossChart
@@ -100,10 +101,16 @@ def test_shade_levels_are_relative_to_the_largest():
     sens = tuple(WordSensitivity(w, g) for w, g in
                  (("a", 0.0), ("b", 0.5), ("c", 2.0), ("d", float("nan"))))
     assert shade_levels(sens) == [0, 2, len(GLYPHS) - 1, 0]
-    text = render_answer(
-        __import__("tutor.lab.protocol", fromlist=["RunPrediction"]).RunPrediction(
-            3, (), sens), "", 80).plain
-    assert "a b c d" in text and f"{GLYPHS[0]} {GLYPHS[2]} {GLYPHS[-1]} {GLYPHS[0]}" in text
+    words = tuple(w.word for w in sens)
+    run = RunPrediction(3, (NextWord("french", 0.5),), sens)
+    text = render_answers(Prediction(1, 1, words, (), {"main": run}), ["main"], 80).plain
+    assert text.splitlines() == ["next: french 50%", "a b c d",
+                                 f"{GLYPHS[0]} {GLYPHS[2]} {GLYPHS[-1]} {GLYPHS[0]}",
+                                 "leans most on: 'c'"]
+    both = render_answers(Prediction(1, 1, words, (), {"rnn": run, "lstm": run}),
+                          ["rnn", "lstm"], 12).plain.splitlines()
+    assert both[:5] == ["rnn  french 50%", "lstm french 50%", "     a b c d", "rnn  ▁ ▃ █ ▁",
+                        "lstm ▁ ▃ █ ▁"]
 
 
 def test_the_history_charts_the_language_word_loss():
@@ -141,7 +148,7 @@ async def test_the_prompt_at_80x24_follows_training():
         await _until(pilot, lambda: isinstance(app.screen, AutocompleteScreen), what="prompt")
         screen = app.screen
         await _until(pilot, lambda: screen.answer_count >= 1, what="an answer")
-        shown = screen.query_one("#ac-main").render().plain
+        shown = screen.query_one("#ac-answer").render().plain
         assert shown.startswith("next: ") and "brazil" in shown and "leans most on" in shown
         assert any(g in shown for g in GLYPHS)
         step = screen.shown.runs["main"].step
@@ -161,10 +168,10 @@ async def test_the_prompt_at_80x24_follows_training():
         screen = app.screen
         await _until(pilot, lambda: screen.shown is not None
                      and set(screen.shown.runs) == {"rnn", "lstm", "gru"}, what="three answers")
-        for name in ("rnn", "lstm", "gru"):
-            column = screen.query_one(f"#ac-{name}")
-            assert column.render().plain.startswith(name)
-            assert column.region.width >= 20 and column.region.right <= 80
+        shown = screen.query_one("#ac-answer").render().plain.splitlines()
+        assert [line.split()[0] for line in shown[:3]] == ["rnn", "lstm", "gru"]
+        assert shown[-1].startswith("leans most on: rnn ")
+        assert screen.query_one("#ac-answer").region.bottom <= 23      # all of it on screen
 
 
 async def test_the_key_says_in_one_line_when_the_task_is_not_language():

@@ -18,6 +18,9 @@ from tutor.engine.tasks import get_task
 from .protocol import NextWord, Predict, Prediction, RunPrediction, WordSensitivity
 
 GLYPHS = "▁▂▃▄▅▆▇█"          # sensitivity from low to the sentence's highest
+# The prompt's first sentence: the country 30 words before the language word, as in the lesson.
+EXAMPLE = ("i grew up in brazil . on friday my cousin sold the old bike . it was windy . "
+           "my friends called . we drove to the lake . these days i speak fluent")
 
 
 def offers_autocomplete(task: str) -> bool:

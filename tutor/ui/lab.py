@@ -147,8 +147,8 @@ class LabPane(Widget):
         if refusal is not None:
             self._tell(refusal)
             return
-        from .autocomplete_screen import EXAMPLE, AutocompleteScreen
-        self.app.push_screen(AutocompleteScreen(self.session, EXAMPLE))
+        from .autocomplete_screen import AutocompleteScreen
+        self.app.push_screen(AutocompleteScreen(self.session))
 
     def _tell(self, message: str) -> None:
         self.session.notice = message
