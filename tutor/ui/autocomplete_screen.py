@@ -118,12 +118,16 @@ class AutocompleteScreen(ModalScreen[None]):
                                      answer.size.width or 76))
 
     def _title(self) -> None:
-        runs = self.session.history.runs.values()
-        steps = ", ".join(f"{r.name if self.session.compare else r.cell} at step {r.step}"
-                          for r in runs)
+        runs = list(self.session.history.runs.values())
         state = "paused" if self.session.paused else "training"
+        steps = {r.step for r in runs}
+        if len(steps) == 1:
+            names = ", ".join(r.name if self.session.compare else r.cell for r in runs)
+            where = f"{names} at step {steps.pop()}"
+        else:
+            where = ", ".join(f"{r.name} at step {r.step}" for r in runs)
         self.query_one("#ac-title", Static).update(
-            Text.assemble(("the live model", "bold"), f": {steps} ({state})"))
+            Text.assemble(("the live model: ", "bold"), f"{where} ({state})"))
 
     def _notice(self, message: str) -> None:
         self.query_one("#ac-notice", Static).update(Text(message, style="bold"))

@@ -40,7 +40,7 @@ LAB_BINDINGS = [
     Binding("x", "lab_compare", "Compare rnn, lstm, gru", show=False,
             tooltip="Compare mode: rnn, lstm and gru side by side"),
     Binding("a", "lab_autocomplete", "Autocomplete", show=False,
-            tooltip="Autocomplete (language task): type a sentence, see the live model's next word"),
+            tooltip="Autocomplete (language task): the live model's next word"),
     Binding("g", "lab_next_chart", "More charts", tooltip="Next chart, when they do not all fit"),
 ]
 
