@@ -147,6 +147,7 @@ async def test_the_prompt_at_80x24_follows_training():
         await _until(pilot, lambda: chart.plain_lines and chart.plain_lines[0].startswith(
             "loss: language word"), what="the language word's loss chart")
         assert "guess 2.3" in chart.plain_lines[0]
+        assert "word loss " in pane.status_text       # the status line's loss is the same one
         await pilot.press("a")
         await _until(pilot, lambda: isinstance(app.screen, AutocompleteScreen), what="prompt")
         screen = app.screen
