@@ -40,6 +40,27 @@ class Pass:
     def cell_grad_norm_per_step(self) -> np.ndarray | None:
         return self.back.dC_norm
 
+    @property
+    def input_grad_norm_per_step(self) -> np.ndarray:
+        """‖∂L/∂x_t‖ for t = 1..T over the batch: how strongly the loss depends on the input
+        at step t, through every path."""
+        return self.back.dX_norm
+
+    @property
+    def param_grad_norm_per_step(self) -> np.ndarray:
+        """Step t's contribution to the recurrent layer's gradient, t = 1..T: the Frobenius
+        norm, over weight_ih_l0, weight_hh_l0, bias_ih_l0 and bias_hh_l0 together, of the
+        gradient with respect to a copy of those parameters used at step t only. The T
+        contributions sum to `grads`."""
+        return self.back.param_norm
+
+    def sample_input_grad_norm_per_step(self, sample: int = 0) -> np.ndarray:
+        """‖∂L_b/∂x_t‖ for t = 1..T, for sequence b = `sample` of the batch alone, L_b being
+        its own loss (the batch's loss is the mean of the L_b, so this is B·‖∂L/∂x_{t,b}‖)."""
+        dX = self.back.dX[:, sample]                       # (T, I)
+        wide = dX.astype(np.float64)
+        return np.sqrt(np.einsum("ti,ti->t", wide, wide)) * self.back.dX.shape[1]
+
 
 class Model:
     def __init__(self, cell: str, params: dict[str, np.ndarray], head_kind: str):

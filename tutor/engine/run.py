@@ -34,6 +34,8 @@ class StepRecord:
     elapsed_s: float
     status: str = "ok"                         # "ok" or "diverged"
     long_range_loss: float | None = None       # cross-entropy on the long-range word (language)
+    input_grad_norm_per_step: np.ndarray | None = None  # (T,) ‖∂L/∂x_t‖
+    param_grad_norm_per_step: np.ndarray | None = None  # (T,) step t's share of the update
 
     def to_json(self) -> dict:
         return {
@@ -46,6 +48,8 @@ class StepRecord:
             "grad_norm_per_step": _nums(self.grad_norm_per_step),
             "gate_per_step": _nums(self.gate_per_step),
             "cell_grad_norm_per_step": _nums(self.cell_grad_norm_per_step),
+            "input_grad_norm_per_step": _nums(self.input_grad_norm_per_step),
+            "param_grad_norm_per_step": _nums(self.param_grad_norm_per_step),
             "status": self.status,
             "long_range_loss": _num(self.long_range_loss),
         }
@@ -139,6 +143,8 @@ class Run:
                 grad_norm_per_step=result.grad_norm_per_step,
                 gate_per_step=self.model.cell.gate_per_step(result.cache),
                 cell_grad_norm_per_step=result.cell_grad_norm_per_step,
+                input_grad_norm_per_step=result.input_grad_norm_per_step,
+                param_grad_norm_per_step=result.param_grad_norm_per_step,
                 elapsed_s=time.perf_counter() - self.started,
                 status=self.status,
             )

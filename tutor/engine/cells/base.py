@@ -39,6 +39,9 @@ class Backward:
         dH      (T, B, H) total ∂L/∂h_t
         dC      (T, B, H) total ∂L/∂c_t (LSTM)
         dH_norm, dC_norm   (T,) ‖∂L/∂h_t‖ and ‖∂L/∂c_t‖ over the batch, in float64
+        dX      (T, B, I) ∂L/∂x_t, through every path;  dX_norm  (T,) its norm per step
+        param_norm  (T,) the norm of step t's own contribution to the recurrent layer's
+                gradient (over the four PyTorch arrays together; see `_WeightGrads.step_norms`)
         dA      (T, B, G·H) gradients at the gate pre-activations
         dAh     GRU: the recurrent side's pre-activation gradients
     A training step never reads dA, so a cell may hand over a function that computes it (from
@@ -46,9 +49,10 @@ class Backward:
     access instead of storing it."""
 
     def __init__(self, grads, dH, dC=None, dA=None, dAh=None, *, dH_norm, dC_norm=None,
-                 gate_grads=None):
+                 gate_grads=None, dX=None, dX_norm=None, param_norm=None):
         self.grads, self.dH, self.dC = grads, dH, dC
         self.dH_norm, self.dC_norm = dH_norm, dC_norm
+        self.dX, self.dX_norm, self.param_norm = dX, dX_norm, param_norm
         self._dA, self._dAh, self._gate_grads = dA, dAh, gate_grads
 
     def _materialise(self):
@@ -124,6 +128,7 @@ def _row_means(block: np.ndarray) -> np.ndarray:
 class Cell:
     name = ""
     gates = 1
+    step_metrics = True                      # False: no dX, dX_norm, param_norm (bench/engine.py)
 
     def __init__(self):
         self._scratch: dict[str, np.ndarray] = {}
@@ -224,6 +229,36 @@ class Cell:
         is handled in microcode and a training step slows down tenfold or more."""
         return float(np.finfo(dtype).tiny) * 2.0 ** 24
 
+    def _contribution_weights(self, rows: int, Hn: int, I: int, dtype) -> np.ndarray:
+        """`_contribution_layout` flattened, kept on the cell."""
+        key = ("cw", rows, Hn, I, np.dtype(dtype))
+        w = self._scratch.get(key)
+        if w is None:
+            w = self._scratch[key] = self._contribution_layout(rows, Hn, I).astype(dtype).ravel()
+        return w
+
+    @staticmethod
+    def _contribution_layout(rows: int, Hn: int, I: int) -> np.ndarray:
+        """(rows, H+I+1): how often each entry of δ_t·[h_{t-1}; x_t; 1]ᵀ appears among the four
+        PyTorch gradients. The bias column is both bias_ih and bias_hh: twice."""
+        w = np.ones((rows, Hn + I + 1))
+        w[:, Hn + I] = 2.0
+        return w
+
+    def _step_metrics(self, wg: "_WeightGrads", W_x: np.ndarray, Hn: int, scale) -> dict:
+        """The per-step metrics of a backward pass, for `Backward`: dX, dX_norm, param_norm.
+        W_x (I, r): the input weights' transpose in the row order of δ's first r rows (the
+        rows that meet x)."""
+        if not self.step_metrics:
+            return {}
+        I = W_x.shape[0]
+        dX = wg.input_grads(W_x)
+        wide = dX.astype(np.float64)                      # I·T·B numbers: no range trouble
+        dX_norm = np.sqrt(np.einsum("itb,itb->t", wide, wide))
+        weights = self._contribution_weights(wg.rows, Hn, I, wg.D.dtype)
+        return {"dX": dX.transpose(1, 2, 0), "dX_norm": dX_norm,
+                "param_norm": wg.step_norms(weights, scale)}
+
     @staticmethod
     def _split_grads(G, Hn, I) -> dict:
         """The stacked gradient [dW_hh | dW_ih | db] into PyTorch's four arrays."""
@@ -257,6 +292,8 @@ class _WeightGrads:
         Zb[:, :, Hn + I] = 1.0
         Zb[:, :, Hn + I + 1:] = 0.0
         self.Zb = Zb.reshape(T * B, K)
+        self.Zt = Zb[:, :, :Hn + I + 1]      # (T, B, H+I+1): each step's [h_{t-1}; x_t; 1]ᵀ
+        self.cell = cell
         self.D = cell._buf("Dwg", (rows, T, B), dtype)
         self.first = T                       # steps first.. have been added
         self.G = cell._buf("Gwg", (rows, K), dtype)
@@ -275,3 +312,42 @@ class _WeightGrads:
         c = self.first * self.B
         lhs = self.D.reshape(self.rows, self.T * self.B)[:, c:]
         return np.matmul(lhs, self.Zb[c:], out=self.G)
+
+    def input_grads(self, W_x: np.ndarray) -> np.ndarray:
+        """∂L/∂x_t for every step, (I, T, B): W_xᵀ·δ_t over the first W_x.shape[1] rows of δ
+        (those that meet the input), one GEMM over all steps; zero before `first`."""
+        I, r = W_x.shape
+        dX = np.zeros((I, self.T, self.B), self.D.dtype)
+        c = self.first * self.B
+        D = self.D.reshape(self.rows, self.T * self.B)
+        dX.reshape(I, -1)[:, c:] = W_x @ D[:r, c:]
+        return dX
+
+    def step_norms(self, weights: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """‖P_t‖ per step, P_t = δ_t·[h_{t-1}; x_t; 1]ᵀ: step t's own term of the stacked
+        gradient (the terms sum to `total()`), its entries counted as `weights` says (flat
+        (rows·(H+I+1),)): the norm over the four PyTorch arrays of the gradient with respect to
+        a copy of the parameters used at step t only. One batched GEMM over the steps, then a
+        GEMV of the squares against the weights.
+
+        In float32 a square below ~1e-38 is subnormal (slow) or lost, above ~3e38 inf; a
+        vanishing or exploding gradient reaches both. `scale` (T,) is each step's size (its
+        ‖∂L/∂h_t‖, or more): when some step's lies far from 1, every P_t is divided by its
+        scale before squaring and the squares multiplied back in float64."""
+        n0, T = self.first, self.T
+        sq = np.zeros(T)
+        if n0 >= T:
+            return sq
+        Kr = self.Zt.shape[2]
+        P = self.cell._buf("Pstep", (T, self.rows, Kr), self.D.dtype)[n0:]
+        np.matmul(self.D.transpose(1, 0, 2)[n0:], self.Zt[n0:], out=P)
+        s = np.asarray(scale[n0:], np.float64)
+        s = np.where((s > 0) & np.isfinite(s), s, 1.0)
+        rescale = self.D.dtype != np.float64 and not (s.min() > 1e-4 and s.max() < 1e4)
+        if rescale:
+            P *= (1.0 / s).astype(P.dtype)[:, None, None]
+        np.square(P, out=P)
+        sq[n0:] = P.reshape(T - n0, -1) @ weights
+        if rescale:
+            sq[n0:] *= s * s
+        return np.sqrt(sq)

@@ -123,10 +123,22 @@ class GRU(Cell):
             "bias_ih_l0": G[:3 * Hn, Hn + I].copy(),
             "bias_hh_l0": G[hidden_rows, Hn + I],
         }
+        dH_norm = norms.norms()
+        metrics = self._step_metrics(wg, p["weight_ih_l0"].T, Hn, dH_norm)
         # dA (r, z, n rows) is a view; dAh (r, z, hn) needs a copy, made only if asked for.
-        return Backward(grads=grads, dH=_swap(dH), dH_norm=norms.norms(), gate_grads=lambda: (
+        return Backward(grads=grads, dH=_swap(dH), dH_norm=dH_norm, gate_grads=lambda: (
             _swap(dA.reshape(T, 4 * Hn, B)[:, :3 * Hn]),
-            _swap(dA[:, [0, 1, 3]].reshape(T, 3 * Hn, B))))
+            _swap(dA[:, [0, 1, 3]].reshape(T, 3 * Hn, B))), **metrics)
+
+    @staticmethod
+    def _contribution_layout(rows, Hn, I):
+        """Rows r, z, n, hn against [h; x; 1]: r and z as in every cell; n (input side) meets
+        x and b_in only, hn (recurrent side) h and b_hn only."""
+        w = np.ones((rows, Hn + I + 1))
+        w[:2 * Hn, Hn + I] = 2.0
+        w[2 * Hn:3 * Hn, :Hn] = 0.0
+        w[3 * Hn:, Hn:Hn + I] = 0.0
+        return w
 
     @staticmethod
     def _factors(a, Hs, hn, t0, P):

@@ -147,9 +147,12 @@ class LSTM(Cell):
         G = G.reshape(4, Hn, -1)[[0, 1, 3, 2]].reshape(G.shape)   # back to PyTorch's order
         grads = self._split_grads(G, Hn, X.shape[2])
         dH = dHs[1:]
+        dH_norm, dC_norm = norm_h.norms(), norm_c.norms()
+        metrics = self._step_metrics(wg, p["weight_ih_l0"][order].T, Hn,
+                                     np.maximum(dH_norm, dC_norm))
         return Backward(grads=grads, dH=_swap(dH), dC=_swap(dC),
-                        dH_norm=norm_h.norms(), dC_norm=norm_c.norms(),
-                        gate_grads=lambda: (self._gate_grads(S, TC, dH, dC), None))
+                        dH_norm=dH_norm, dC_norm=dC_norm,
+                        gate_grads=lambda: (self._gate_grads(S, TC, dH, dC), None), **metrics)
 
     @staticmethod
     def _gate_grads(S, TC, dH, dC):

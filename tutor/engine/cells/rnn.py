@@ -71,7 +71,9 @@ class TanhRNN(Cell):
             if stop:
                 break
         grads = self._split_grads(wg.total(), Hn, X.shape[2])
-        return Backward(grads=grads, dH=_swap(dH), dA=_swap(dA), dH_norm=norms.norms())
+        dH_norm = norms.norms()
+        return Backward(grads=grads, dH=_swap(dH), dA=_swap(dA), dH_norm=dH_norm,
+                        **self._step_metrics(wg, p["weight_ih_l0"].T, Hn, dH_norm))
 
 
 class ReLURNN(TanhRNN):
