@@ -328,24 +328,25 @@ class _WeightGrads:
         gradient (the terms sum to `total()`), its entries counted as `weights` says (flat
         (rows·(H+I+1),)): the norm over the four PyTorch arrays of the gradient with respect to
         a copy of the parameters used at step t only. One batched GEMM over the steps, then a
-        GEMV of the squares against the weights.
+        GEMV of the squares against the weights. Call it after `total()`: it may rescale the
+        inputs' copy in place.
 
         In float32 a square below ~1e-38 is subnormal (slow) or lost, above ~3e38 inf; a
         vanishing or exploding gradient reaches both. `scale` (T,) is each step's size (its
-        ‖∂L/∂h_t‖, or more): when some step's lies far from 1, every P_t is divided by its
-        scale before squaring and the squares multiplied back in float64."""
+        ‖∂L/∂h_t‖, or more): when some step's lies outside (1e-15, 1e15), each step's inputs
+        are divided by its scale first and the squares multiplied back in float64."""
         n0, T = self.first, self.T
         sq = np.zeros(T)
         if n0 >= T:
             return sq
-        Kr = self.Zt.shape[2]
-        P = self.cell._buf("Pstep", (T, self.rows, Kr), self.D.dtype)[n0:]
-        np.matmul(self.D.transpose(1, 0, 2)[n0:], self.Zt[n0:], out=P)
-        s = np.asarray(scale[n0:], np.float64)
-        s = np.where((s > 0) & np.isfinite(s), s, 1.0)
-        rescale = self.D.dtype != np.float64 and not (s.min() > 1e-4 and s.max() < 1e4)
+        Z = self.Zt[n0:]
+        s = scale[n0:]
+        rescale = self.D.dtype != np.float64 and not (s.min() > 1e-15 and s.max() < 1e15)
         if rescale:
-            P *= (1.0 / s).astype(P.dtype)[:, None, None]
+            s = np.where((s > 0) & np.isfinite(s), s, 1.0)
+            Z *= (1.0 / s).astype(Z.dtype)[:, None, None]
+        P = self.cell._buf("Pstep", (T, self.rows, Z.shape[2]), self.D.dtype)[n0:]
+        np.matmul(self.D.transpose(1, 0, 2)[n0:], Z, out=P)
         np.square(P, out=P)
         sq[n0:] = P.reshape(T - n0, -1) @ weights
         if rescale:
