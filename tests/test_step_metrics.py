@@ -163,3 +163,69 @@ def test_float32_step_contributions_survive_vanishing_and_exploding_scales(cell)
         back = narrow.cell.backward(narrow.params, cache, direct)
         base = narrow.cell.backward(narrow.params, cache, direct / np.float32(factor))
         np.testing.assert_allclose(back.param_norm, base.param_norm * factor, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("head", ["regression", "sequence"])
+def test_state_jacobians_match_finite_differences_of_one_step(cell, head):
+    """∂s_t/∂s_{t−1} from the cache against central differences of one textbook step from the
+    pass's own s_{t−1} (s_0 = 0), and the spectral norms against those of the differences."""
+    B, T, H = 3, 5, 4
+    model, batch = make(cell, HEADS[head], B, T, H, seed=9)
+    res = model.forward_backward(batch.x, batch.y, batch.mask)
+    step_forward, _ = ref.STEPS[cell]
+    weights = tuple(model.params[k] for k in PARAM_NAMES)
+    lstm = cell == "lstm"
+    for sample in (0, 2):
+        J = res.state_jacobians(sample)
+        assert J.shape == (T, 2 * H if lstm else H, 2 * H if lstm else H)
+        numeric = np.zeros_like(J)
+        for t in range(T):
+            x_t = batch.x[sample:sample + 1, t]
+            prev = np.zeros(J.shape[1])
+            if t:
+                prev[:H] = res.cache.H[t - 1, sample]
+                if lstm:
+                    prev[H:] = res.cache.C[t - 1, sample]
+
+            def state_after(s):
+                states = (s[None, :H], s[None, H:]) if lstm else (s[None],)
+                out = step_forward(x_t, *states, *weights)
+                return np.concatenate([o[0] for o in out[:-1]])
+            for j in range(J.shape[1]):
+                e = np.zeros_like(prev)
+                e[j] = 1.0
+                numeric[t, :, j] = derivative(lambda v: state_after(prev + v * e), 0.0)
+        err = rel_error(J, numeric)
+        assert err <= 1e-6, f"{cell} ∂s_t/∂s_(t-1): relative error {err:.2e}"
+        np.testing.assert_allclose(res.jacobian_norm_per_step(sample),
+                                   [np.linalg.norm(n, 2) for n in numeric], rtol=1e-6)
+
+
+def test_jacobian_uses_the_weights_of_its_pass_not_later_ones():
+    run = Run(Settings(cell="rnn", task="adding", seq_len=10, batch=4, hidden=6, lr=0.5))
+    run.step()
+    before = run.last_pass.jacobian_norm_per_step()
+    kept = run.last_pass
+    run.step()
+    np.testing.assert_array_equal(kept.jacobian_norm_per_step(), before)
+
+
+def test_sample_sensitivity_is_in_the_order_the_task_shows():
+    for reverse in (False, True):
+        run = Run(Settings(cell="gru", task="remember", seq_len=12, batch=4, hidden=6,
+                           reverse_input=reverse))
+        run.step()
+        own = run.last_pass.sample_input_grad_norm_per_step(1)
+        shown = run.sample(1).input_grad_norm_per_step
+        np.testing.assert_array_equal(shown, own[::-1] if reverse else own)
+
+
+def test_jacobian_is_attached_only_to_the_step_the_run_still_holds():
+    run = Run(Settings(cell="lstm", task="adding", seq_len=8, batch=4, hidden=5))
+    old = run.step()
+    new = run.step()
+    assert run.attach_jacobian(old).jacobian_norm_per_step is None
+    norms = run.attach_jacobian(new).jacobian_norm_per_step
+    np.testing.assert_array_equal(norms, run.last_pass.jacobian_norm_per_step())
+    assert new.to_json()["jacobian_norm_per_step"] == norms.tolist()

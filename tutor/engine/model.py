@@ -30,6 +30,23 @@ class Pass:
     output: np.ndarray               # head output: (B, O), or (B, T, O) for per-step heads
     cache: Cache
     back: Backward
+    recurrent_weights: np.ndarray | None = None   # weight_hh_l0 as this pass used it
+    cell: object = None                          # the Cell that made the pass
+
+    def state_jacobians(self, sample: int = 0) -> np.ndarray:
+        """(T, S, S): the one-step state Jacobians ∂s_t/∂s_{t−1}, t = 1..T, of sequence
+        `sample` (s_0 is the zero initial state; s is h, or the stacked (h, c) for the LSTM)."""
+        return self.cell.state_jacobians(self.recurrent_weights, self.cache, sample)
+
+    def jacobian_norm_per_step(self, sample: int = 0) -> np.ndarray:
+        """(T,) the spectral norm ‖∂s_t/∂s_{t−1}‖₂ at t = 1..T for one sequence: the factor by
+        which one step back can at most stretch a gradient. Computed on each call."""
+        with np.errstate(all="ignore"):
+            J = self.state_jacobians(sample)
+            if not np.all(np.isfinite(J)):
+                return np.array([np.linalg.norm(j, 2) if np.all(np.isfinite(j)) else np.nan
+                                 for j in J])
+            return np.linalg.norm(J, 2, axis=(1, 2))
 
     @property
     def grad_norm_per_step(self) -> np.ndarray:
@@ -146,7 +163,8 @@ class Model:
         grads = dict(back.grads)
         grads["head.weight"] = gW
         grads["head.bias"] = gb
-        return Pass(loss=loss, accuracy=acc, grads=grads, output=output, cache=cache, back=back)
+        return Pass(loss=loss, accuracy=acc, grads=grads, output=output, cache=cache, back=back,
+                    recurrent_weights=p["weight_hh_l0"].copy(), cell=self.cell)
 
     def save(self, path: str) -> None:
         """Write an .npz with PyTorch's names; atomic, so a failed write leaves no half file."""

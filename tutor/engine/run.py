@@ -8,6 +8,7 @@ status "diverged" and the step, and NumPy's warnings are silenced so nothing rea
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, fields
@@ -36,6 +37,7 @@ class StepRecord:
     long_range_loss: float | None = None       # cross-entropy on the long-range word (language)
     input_grad_norm_per_step: np.ndarray | None = None  # (T,) ‖∂L/∂x_t‖
     param_grad_norm_per_step: np.ndarray | None = None  # (T,) step t's share of the update
+    jacobian_norm_per_step: np.ndarray | None = None    # (T,) ‖∂s_t/∂s_{t−1}‖₂, on request
 
     def to_json(self) -> dict:
         return {
@@ -50,6 +52,7 @@ class StepRecord:
             "cell_grad_norm_per_step": _nums(self.cell_grad_norm_per_step),
             "input_grad_norm_per_step": _nums(self.input_grad_norm_per_step),
             "param_grad_norm_per_step": _nums(self.param_grad_norm_per_step),
+            "jacobian_norm_per_step": _nums(self.jacobian_norm_per_step),
             "status": self.status,
             "long_range_loss": _num(self.long_range_loss),
         }
@@ -93,6 +96,7 @@ class Run:
         self.started = time.perf_counter()
         self.last_pass: Pass | None = None
         self._last_batch = None
+        self._jacobian = None                    # ((step, row), norms) of the last request
 
     @property
     def diverged(self) -> bool:
@@ -154,15 +158,35 @@ class Run:
 
     def sample(self, row: int = 0) -> Sample | None:
         """One sequence of the last batch, its target and the model's prediction (made before
-        that step's update)."""
+        that step's update), with ‖∂L_row/∂x_t‖ for each of its inputs in the order shown."""
         if self._last_batch is None or self.last_pass is None:
             return None
         b = self._last_batch
         x = b.x[row]
-        if self.settings.reverse_input:
-            x = x[::-1]                          # show the sequence as the task made it
+        sensitivity = None
         with np.errstate(all="ignore"):
-            return self.task.describe(x, b.y[row], self.last_pass.output[row])
+            if self.last_pass.back.dX is not None:
+                sensitivity = self.last_pass.sample_input_grad_norm_per_step(row)
+            if self.settings.reverse_input:      # show the sequence as the task made it
+                x = x[::-1]
+                sensitivity = None if sensitivity is None else sensitivity[::-1]
+            shown = self.task.describe(x, b.y[row], self.last_pass.output[row])
+        if sensitivity is None:
+            return shown
+        return dataclasses.replace(shown, input_grad_norm_per_step=tuple(
+            float(v) for v in sensitivity))
+
+    def attach_jacobian(self, record: StepRecord, row: int = 0) -> StepRecord:
+        """Fill `record.jacobian_norm_per_step` (sequence `row` of the batch) when `record` is
+        the last step's, whose pass the run still holds; computed once per step (one SVD per
+        timestep: milliseconds, so only for records that are shown or logged)."""
+        if record.step != self.steps or self.last_pass is None:
+            return record
+        if self._jacobian is None or self._jacobian[0] != (self.steps, row):
+            with np.errstate(all="ignore"):
+                self._jacobian = ((self.steps, row), self.last_pass.jacobian_norm_per_step(row))
+        record.jacobian_norm_per_step = self._jacobian[1]
+        return record
 
     @property
     def steps_per_s(self) -> float:

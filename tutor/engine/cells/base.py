@@ -114,6 +114,14 @@ def _negligible(x: np.ndarray, cut: float) -> bool:
     return bool(x.max() < cut) and bool(x.min() > -cut)
 
 
+def _diagonals(v: np.ndarray) -> np.ndarray:
+    """(T, n) → (T, n, n): diag(v_t) at each step."""
+    out = np.zeros(v.shape + v.shape[-1:], v.dtype)
+    idx = np.arange(v.shape[-1])
+    out[:, idx, idx] = v
+    return out
+
+
 def _gate_mean(cache: Cache, gate: int) -> np.ndarray:
     """Batch-and-unit mean of one gate's block at each step."""
     T, _, Hn = cache.H.shape
@@ -154,6 +162,19 @@ class Cell:
     def gate_per_step(self, cache: Cache) -> np.ndarray | None:
         """Batch-mean of the gate that decides how much memory is kept, per step."""
         return None
+
+    def state_jacobians(self, W_hh: np.ndarray, cache: Cache, sample: int) -> np.ndarray:
+        """(T, S, S) in float64: ∂s_t/∂s_{t−1} at t = 1..T for one sequence of the batch (s_0 is
+        the zero initial state), s = h (S = H), or the stacked (h, c) for the LSTM (S = 2H)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _sequence(cache: Cache, sample: int, *names):
+        """The arrays `names` of the cache for one sequence, (T, ·) in float64, and the
+        previous hidden states h_0..h_{T-1}."""
+        H = np.asarray(cache.H[:, sample], np.float64)
+        h_prev = np.concatenate([np.zeros_like(H[:1]), H[:-1]])
+        return [np.asarray(getattr(cache, n)[:, sample], np.float64) for n in names], h_prev
 
     # ---- shared machinery ----
     def _buf(self, name: str, shape: tuple, dtype) -> np.ndarray:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Backward, Cache, Cell, _SquaredNorms, _gate_mean, _negligible, _swap
+from .base import Backward, Cache, Cell, _diagonals, _SquaredNorms, _gate_mean, _negligible, _swap
 
 
 class GRU(Cell):
@@ -165,6 +165,20 @@ class GRU(Cell):
         sub(one, P[:, 2], P[:, 2])
         tmp = np.subtract(one, z)
         mul(P[:, 2], tmp, P[:, 2])
+
+    def state_jacobians(self, W_hh, cache, sample):
+        """With h_t = (1 − z)·n + z·h_{t−1} and n = tanh(W_in x + b_in + r·hn), hn = W_hn h_{t−1}
+        + b_hn, σ′ = σ(1 − σ):
+            ∂h_t/∂h_{t−1} = diag(z) + diag((h_{t−1} − n)σ′(z))W_z
+                            + diag((1 − z)(1 − n²))·(diag(r)W_n + diag(hn·σ′(r))W_r)"""
+        (A, HN), h_prev = self._sequence(cache, sample, "A", "HN")
+        Hn = HN.shape[1]
+        W = np.asarray(W_hh, np.float64).reshape(3, Hn, Hn)          # W_r, W_z, W_n
+        r, z, n = (A[:, k * Hn:(k + 1) * Hn] for k in range(3))
+        d = lambda v: v[:, :, None]
+        into_n = (1 - z) * (1 - n * n)
+        return (_diagonals(z) + d((h_prev - n) * z * (1 - z)) * W[1]
+                + d(into_n * r) * W[2] + d(into_n * HN * r * (1 - r)) * W[0])
 
     def gate_per_step(self, cache):
         return _gate_mean(cache, 1)

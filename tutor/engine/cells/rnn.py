@@ -76,6 +76,14 @@ class TanhRNN(Cell):
                         **self._step_metrics(wg, p["weight_ih_l0"].T, Hn, dH_norm))
 
 
+    def state_jacobians(self, W_hh, cache, sample):
+        """∂h_t/∂h_{t−1} = diag(f′(a_t))·W_hh."""
+        (H,), _ = self._sequence(cache, sample, "H")
+        slope = np.empty_like(H)
+        self._slope(None, H, slope)
+        return slope[:, :, None] * np.asarray(W_hh, np.float64)
+
+
 class ReLURNN(TanhRNN):
     """IRNN: h_t = relu(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), identity-initialised."""
     name = "irnn"
