@@ -138,14 +138,16 @@ def test_the_metrics_leave_every_number_of_training_as_it_was(cell, task):
         runs.append(run)
     for _ in range(4):
         recs = [r.step() for r in runs]
+        runs[0].attach_mechanism(recs[0])              # made, and read, at every step
         assert recs[0].loss == recs[1].loss
         for name, g in runs[0].last_pass.grads.items():
             np.testing.assert_array_equal(g, runs[1].last_pass.grads[name])
         np.testing.assert_array_equal(recs[0].grad_norm_per_step, recs[1].grad_norm_per_step)
     for name, w in runs[0].model.params.items():
         np.testing.assert_array_equal(w, runs[1].model.params[name])
-    assert recs[0].param_grad_norm_per_step.shape == recs[0].grad_norm_per_step.shape
-    assert recs[1].param_grad_norm_per_step is None
+    shape = recs[0].grad_norm_per_step.shape
+    assert runs[0].attach_mechanism(recs[0]).param_grad_norm_per_step.shape == shape
+    assert runs[1].attach_mechanism(recs[1]).param_grad_norm_per_step is None
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -221,11 +223,31 @@ def test_sample_sensitivity_is_in_the_order_the_task_shows():
         np.testing.assert_array_equal(shown, own[::-1] if reverse else own)
 
 
-def test_jacobian_is_attached_only_to_the_step_the_run_still_holds():
+def test_mechanism_arrays_are_attached_only_to_the_step_the_run_still_holds():
     run = Run(Settings(cell="lstm", task="adding", seq_len=8, batch=4, hidden=5))
     old = run.step()
     new = run.step()
-    assert run.attach_jacobian(old).jacobian_norm_per_step is None
-    norms = run.attach_jacobian(new).jacobian_norm_per_step
-    np.testing.assert_array_equal(norms, run.last_pass.jacobian_norm_per_step())
-    assert new.to_json()["jacobian_norm_per_step"] == norms.tolist()
+    assert new.param_grad_norm_per_step is None          # not made unless asked for
+    run.attach_mechanism(old)
+    assert old.jacobian_norm_per_step is None and old.input_grad_norm_per_step is None
+    run.attach_mechanism(new)
+    p = run.last_pass
+    np.testing.assert_array_equal(new.jacobian_norm_per_step, p.jacobian_norm_per_step())
+    np.testing.assert_array_equal(new.input_grad_norm_per_step, p.input_grad_norm_per_step)
+    np.testing.assert_array_equal(new.param_grad_norm_per_step, p.param_grad_norm_per_step)
+    assert new.to_json()["jacobian_norm_per_step"] == new.jacobian_norm_per_step.tolist()
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_kept_pass_keeps_its_metrics_after_later_passes(cell):
+    """The per-step metrics are made on first access from buffers the pass keeps: a later pass
+    must not overwrite them."""
+    model, batch = make(cell, "echo", 3, 9, 4, seed=4)
+    twin = type(model)(cell, {k: v.copy() for k, v in model.params.items()}, model.head_kind)
+    want = twin.forward_backward(batch.x, batch.y, batch.mask)
+    kept = model.forward_backward(batch.x, batch.y, batch.mask)
+    other = batch.x[::-1].copy()
+    for _ in range(3):
+        model.forward_backward(other, batch.y, batch.mask).param_grad_norm_per_step
+    np.testing.assert_array_equal(kept.param_grad_norm_per_step, want.param_grad_norm_per_step)
+    np.testing.assert_array_equal(kept.input_grad_norm_per_step, want.input_grad_norm_per_step)

@@ -35,9 +35,10 @@ class StepRecord:
     elapsed_s: float
     status: str = "ok"                         # "ok" or "diverged"
     long_range_loss: float | None = None       # cross-entropy on the long-range word (language)
+    # On request (`Run.attach_mechanism`), for the step the run still holds:
     input_grad_norm_per_step: np.ndarray | None = None  # (T,) ‖∂L/∂x_t‖
     param_grad_norm_per_step: np.ndarray | None = None  # (T,) step t's share of the update
-    jacobian_norm_per_step: np.ndarray | None = None    # (T,) ‖∂s_t/∂s_{t−1}‖₂, on request
+    jacobian_norm_per_step: np.ndarray | None = None    # (T,) ‖∂s_t/∂s_{t−1}‖₂ of sequence 0
 
     def to_json(self) -> dict:
         return {
@@ -96,7 +97,7 @@ class Run:
         self.started = time.perf_counter()
         self.last_pass: Pass | None = None
         self._last_batch = None
-        self._jacobian = None                    # ((step, row), norms) of the last request
+        self._jacobian = None                    # (step, norms) of the last request
 
     @property
     def diverged(self) -> bool:
@@ -121,6 +122,7 @@ class Run:
             return None
         s = self.settings
         batch = self.next_batch()
+        self.last_pass = None                    # its buffers may serve this step's pass
         with np.errstate(all="ignore"):
             result = self.model.forward_backward(batch.x, batch.y, batch.mask)
             names = [n for n in self.model.params if not (s.freeze_head and n in HEAD_NAMES)]
@@ -147,8 +149,6 @@ class Run:
                 grad_norm_per_step=result.grad_norm_per_step,
                 gate_per_step=self.model.cell.gate_per_step(result.cache),
                 cell_grad_norm_per_step=result.cell_grad_norm_per_step,
-                input_grad_norm_per_step=result.input_grad_norm_per_step,
-                param_grad_norm_per_step=result.param_grad_norm_per_step,
                 elapsed_s=time.perf_counter() - self.started,
                 status=self.status,
             )
@@ -176,16 +176,22 @@ class Run:
         return dataclasses.replace(shown, input_grad_norm_per_step=tuple(
             float(v) for v in sensitivity))
 
-    def attach_jacobian(self, record: StepRecord, row: int = 0) -> StepRecord:
-        """Fill `record.jacobian_norm_per_step` (sequence `row` of the batch) when `record` is
-        the last step's, whose pass the run still holds; computed once per step (one SVD per
-        timestep: milliseconds, so only for records that are shown or logged)."""
-        if record.step != self.steps or self.last_pass is None:
+    def attach_mechanism(self, record: StepRecord, jacobian: bool = True) -> StepRecord:
+        """Fill the record's per-step mechanism arrays, `input_grad_norm_per_step` and
+        `param_grad_norm_per_step` (and with `jacobian`, `jacobian_norm_per_step` of sequence 0),
+        when `record` is the last step's, whose pass the run still holds. They are made only
+        when asked for: together the first two cost about a fifth of a training step, the
+        Jacobian (one SVD per timestep) milliseconds (`bench/engine.py`). Returns the record."""
+        p = self.last_pass
+        if record.step != self.steps or p is None:
             return record
-        if self._jacobian is None or self._jacobian[0] != (self.steps, row):
-            with np.errstate(all="ignore"):
-                self._jacobian = ((self.steps, row), self.last_pass.jacobian_norm_per_step(row))
-        record.jacobian_norm_per_step = self._jacobian[1]
+        with np.errstate(all="ignore"):
+            record.input_grad_norm_per_step = p.input_grad_norm_per_step
+            record.param_grad_norm_per_step = p.param_grad_norm_per_step
+            if jacobian:
+                if self._jacobian is None or self._jacobian[0] != self.steps:
+                    self._jacobian = (self.steps, p.jacobian_norm_per_step(0))
+                record.jacobian_norm_per_step = self._jacobian[1]
         return record
 
     @property

@@ -33,6 +33,7 @@ from .protocol import (Command, Error, Live, Message, Pace, Pause, RunUpdate, St
 PACES = (None, 50.0, 10.0, 2.0)   # steps per second per run; None is full speed
 DEFAULT_SEND_HZ = 15.0
 RATE_WINDOW_S = 1.5                # steps/s is measured over this much recent wall time
+# The mechanism arrays are made only for the steps that are sent (`Run.attach_mechanism`);
 # ‖∂s_t/∂s_{t−1}‖ costs one SVD per timestep (milliseconds): taken at most this often, and the
 # latest one travels with every update in between.
 JACOBIAN_INTERVAL_S = 0.5
@@ -198,7 +199,7 @@ class _RunState:
         p.grad_norm.append(float(rec.grad_norm))
         p.clipped.append(bool(rec.clipped))
         if self.first is None:
-            self.first = _per_step(self.run.attach_jacobian(rec))
+            self.first = _per_step(self.run.attach_mechanism(rec))
         self.latest = rec
 
     def take(self, now: float, max_steps: int | None, running: bool) -> RunUpdate:
@@ -215,8 +216,10 @@ class _RunState:
         (t0, s0), (t1, s1) = self.rate[0], self.rate[-1]
         p.steps_per_s = (s1 - s0) / (t1 - t0) if running and t1 > t0 else 0.0
         if self.latest is not None:
-            if now - self.jacobian_at >= JACOBIAN_INTERVAL_S:
-                self.jacobian = run.attach_jacobian(self.latest).jacobian_norm_per_step
+            fresh = now - self.jacobian_at >= JACOBIAN_INTERVAL_S
+            run.attach_mechanism(self.latest, jacobian=fresh)
+            if fresh:
+                self.jacobian = self.latest.jacobian_norm_per_step
                 self.jacobian_at = now
             p.latest = _per_step(self.latest)
             if self.jacobian is not None:

@@ -46,14 +46,34 @@ class Backward:
         dAh     GRU: the recurrent side's pre-activation gradients
     A training step never reads dA, so a cell may hand over a function that computes it (from
     dH, dC and the forward cache, with the very operations the backward loop used) on first
-    access instead of storing it."""
+    access instead of storing it. dX, dX_norm and param_norm, likewise, are computed on first
+    access (from the δ of every step, which the pass keeps), so a step that nobody asks them of
+    costs nothing more."""
 
     def __init__(self, grads, dH, dC=None, dA=None, dAh=None, *, dH_norm, dC_norm=None,
-                 gate_grads=None, dX=None, dX_norm=None, param_norm=None):
+                 gate_grads=None, step_metrics=None):
         self.grads, self.dH, self.dC = grads, dH, dC
         self.dH_norm, self.dC_norm = dH_norm, dC_norm
-        self.dX, self.dX_norm, self.param_norm = dX, dX_norm, param_norm
         self._dA, self._dAh, self._gate_grads = dA, dAh, gate_grads
+        self._step_metrics, self._metrics = step_metrics, None
+
+    def _metric(self, name: str):
+        if self._metrics is None:
+            self._metrics = {} if self._step_metrics is None else self._step_metrics()
+            self._step_metrics = None
+        return self._metrics.get(name)
+
+    @property
+    def dX(self) -> np.ndarray | None:
+        return self._metric("dX")
+
+    @property
+    def dX_norm(self) -> np.ndarray | None:
+        return self._metric("dX_norm")
+
+    @property
+    def param_norm(self) -> np.ndarray | None:
+        return self._metric("param_norm")
 
     def _materialise(self):
         if self._gate_grads is not None:
@@ -266,19 +286,23 @@ class Cell:
         w[:, Hn + I] = 2.0
         return w
 
-    def _step_metrics(self, wg: "_WeightGrads", W_x: np.ndarray, Hn: int, scale) -> dict:
-        """The per-step metrics of a backward pass, for `Backward`: dX, dX_norm, param_norm.
-        W_x (I, r): the input weights' transpose in the row order of δ's first r rows (the
-        rows that meet x)."""
+    def _step_metrics(self, wg: "_WeightGrads", W_x: np.ndarray, Hn: int, scale):
+        """A function making the per-step metrics of a backward pass for `Backward`: dX,
+        dX_norm, param_norm. W_x (I, r): the input weights' transpose in the row order of δ's
+        first r rows (the rows that meet x), copied now since the weights change after the
+        step. None when the cell is told not to (`step_metrics`)."""
         if not self.step_metrics:
-            return {}
-        I = W_x.shape[0]
-        dX = wg.input_grads(W_x)
-        wide = dX.astype(np.float64)                      # I·T·B numbers: no range trouble
-        dX_norm = np.sqrt(np.einsum("itb,itb->t", wide, wide))
-        weights = self._contribution_weights(wg.rows, Hn, I, wg.D.dtype)
-        return {"dX": dX.transpose(1, 2, 0), "dX_norm": dX_norm,
-                "param_norm": wg.step_norms(weights, scale)}
+            return None
+        W_x = np.array(W_x)
+        weights = self._contribution_weights(wg.rows, Hn, W_x.shape[0], wg.D.dtype)
+
+        def metrics() -> dict:
+            dX = wg.input_grads(W_x)
+            wide = dX.astype(np.float64)                  # I·T·B numbers: no range trouble
+            return {"dX": dX.transpose(1, 2, 0),
+                    "dX_norm": np.sqrt(np.einsum("itb,itb->t", wide, wide)),
+                    "param_norm": wg.step_norms(weights, scale)}
+        return metrics
 
     @staticmethod
     def _split_grads(G, Hn, I) -> dict:
@@ -306,7 +330,11 @@ class _WeightGrads:
         self.rows, self.B, self.T = rows, B, T
         self.steps = max(1, min(T, self.CHUNK_BYTES // (rows * B * np.dtype(dtype).itemsize)))
         # [h_{t-1}; x_t; 1; 0…] for every step and batch row: (T·B, K), the GEMM's right side.
-        Zb = cell._buf("Zb", (T, B, K), dtype)
+        # With per-step metrics Zb and D come from the result pool, not scratch: a Backward
+        # that nobody has asked for its metrics yet keeps them, and the next pass must not
+        # overwrite them.
+        keep = cell._fresh if cell.step_metrics else cell._buf
+        Zb = keep("Zb", (T, B, K), dtype)
         Zb[0, :, :Hn] = 0.0
         Zb[1:, :, :Hn] = Hs[:-1].transpose(0, 2, 1)
         Zb[:, :, Hn:Hn + I] = X
@@ -315,7 +343,7 @@ class _WeightGrads:
         self.Zb = Zb.reshape(T * B, K)
         self.Zt = Zb[:, :, :Hn + I + 1]      # (T, B, H+I+1): each step's [h_{t-1}; x_t; 1]ᵀ
         self.cell = cell
-        self.D = cell._buf("Dwg", (rows, T, B), dtype)
+        self.D = keep("Dwg", (rows, T, B), dtype)
         self.first = T                       # steps first.. have been added
         self.G = cell._buf("Gwg", (rows, K), dtype)
 

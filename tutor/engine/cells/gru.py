@@ -128,7 +128,7 @@ class GRU(Cell):
         # dA (r, z, n rows) is a view; dAh (r, z, hn) needs a copy, made only if asked for.
         return Backward(grads=grads, dH=_swap(dH), dH_norm=dH_norm, gate_grads=lambda: (
             _swap(dA.reshape(T, 4 * Hn, B)[:, :3 * Hn]),
-            _swap(dA[:, [0, 1, 3]].reshape(T, 3 * Hn, B))), **metrics)
+            _swap(dA[:, [0, 1, 3]].reshape(T, 3 * Hn, B))), step_metrics=metrics)
 
     @staticmethod
     def _contribution_layout(rows, Hn, I):

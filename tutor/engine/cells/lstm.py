@@ -153,7 +153,8 @@ class LSTM(Cell):
                                      np.maximum(dH_norm, dC_norm))
         return Backward(grads=grads, dH=_swap(dH), dC=_swap(dC),
                         dH_norm=dH_norm, dC_norm=dC_norm,
-                        gate_grads=lambda: (self._gate_grads(S, TC, dH, dC), None), **metrics)
+                        gate_grads=lambda: (self._gate_grads(S, TC, dH, dC), None),
+                        step_metrics=metrics)
 
     @staticmethod
     def _gate_grads(S, TC, dH, dC):

@@ -73,7 +73,7 @@ class TanhRNN(Cell):
         grads = self._split_grads(wg.total(), Hn, X.shape[2])
         dH_norm = norms.norms()
         return Backward(grads=grads, dH=_swap(dH), dA=_swap(dA), dH_norm=dH_norm,
-                        **self._step_metrics(wg, p["weight_ih_l0"].T, Hn, dH_norm))
+                        step_metrics=self._step_metrics(wg, p["weight_ih_l0"].T, Hn, dH_norm))
 
 
     def state_jacobians(self, W_hh, cache, sample):
