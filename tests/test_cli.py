@@ -37,8 +37,13 @@ def test_train_prints_the_contract_fields():
                           "grad_norm_per_step", "gate_per_step", "cell_grad_norm_per_step"}
         assert len(r["grad_norm_per_step"]) == 12 == len(r["gate_per_step"])
         assert len(r["cell_grad_norm_per_step"]) == 12
+        for name in ("input_grad_norm_per_step", "param_grad_norm_per_step",
+                     "jacobian_norm_per_step"):
+            assert len(r[name]) == 12 and all(v is None or v >= 0 for v in r[name]), name
         assert r["accuracy"] is None
     final = records[-1]
+    assert set(final["sample"]) == {"inputs", "target", "prediction"}
+    assert final["sample"]["inputs"].startswith("12 numbers; marked t=")
     assert final["final"] is True and final["status"] == "ok" and final["diverged_at"] is None
     assert abs(final["baseline"] - 1 / 6) < 1e-9 and final["baseline_accuracy"] is None
     assert final["steps_per_s"] > 0

@@ -313,7 +313,7 @@ def cmd_train(args) -> int:
         rec = run.step()
         last = rec
         if i == 1 or i % args.log_every == 0 or i == args.steps or run.diverged:
-            out.write(json.dumps(rec.to_json()) + "\n")
+            out.write(json.dumps(run.attach_mechanism(rec).to_json()) + "\n")
         if run.diverged:
             break
     final = {
@@ -328,6 +328,7 @@ def cmd_train(args) -> int:
         "baseline_accuracy": run.baseline.accuracy,
         "steps_per_s": round(run.steps_per_s, 2),
         "settings": {k: v for k, v in vars(settings).items()},
+        "sample": _sample_json(run.sample()),
     }
     out.write(json.dumps(final) + "\n")
     out.flush()
@@ -371,6 +372,13 @@ def cmd_predict(args) -> int:
         raise RuntimeProblem(str(exc)) from None
     sys.stdout.write(json.dumps(answer) + "\n")
     return 0
+
+
+def _sample_json(sample) -> dict | None:
+    """The last batch's first sequence as the lab shows it."""
+    if sample is None:
+        return None
+    return {"inputs": sample.inputs, "target": sample.target, "prediction": sample.prediction}
 
 
 def rec_field(rec, name):
