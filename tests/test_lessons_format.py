@@ -154,6 +154,13 @@ def test_radius_accepts_none_or_a_number(tmp_path, value, expected):
     assert lesson.settings.radius == expected
 
 
+@pytest.mark.parametrize("value, expected", [("none", None), ("off", None), ("0", None),
+                                             ("10", 10)])
+def test_truncate_accepts_off_none_zero_or_whole_steps(tmp_path, value, expected):
+    lesson = load_one(tmp_path, front("title: x", f"truncate: {value}")).lessons[0]
+    assert lesson.settings.truncate == expected
+
+
 @pytest.mark.parametrize("value, expected", [("true", True), ("no", False), ("OFF", False),
                                              ("Yes", True)])
 def test_booleans(tmp_path, value, expected):

@@ -101,6 +101,9 @@ def add_training_options(p: argparse.ArgumentParser, required: bool) -> None:
                    help=f"default: {_defaults('optimizer')}")
     g.add_argument("--clip", type=float_in(0, S.MAX_CLIP), default=None, metavar="NORM",
                    help=f"clipping threshold; 0 turns clipping off (default: {_defaults('clip')})")
+    g.add_argument("--truncate", type=int_in(0, S.MAX_SEQ_LEN), default=0, metavar="K",
+                   help="truncated backpropagation through time: carry each loss's gradient "
+                        "back at most K steps; 0 is the full backward pass (default: 0)")
     g.add_argument("--clip-mode", choices=S.CLIP_MODES, default=d.clip_mode,
                    help="clip the global norm or each value (default: %(default)s)")
     g.add_argument("--init", choices=[i for i in S.INITS if i != "auto"], default=None,
@@ -282,7 +285,7 @@ def settings_from(args) -> S.Settings:
             cell=args.cell, task=args.task, seq_len=args.seq_len,
             clip_mode=args.clip_mode, init=args.init or "auto", radius=args.radius,
             reverse_input=args.reverse_input, seed=args.seed, dtype=args.dtype,
-            freeze_head=args.freeze_head, **chosen).validated()
+            freeze_head=args.freeze_head, truncate=args.truncate or None, **chosen).validated()
     except S.SettingsError as exc:
         raise UsageError(str(exc)) from None
 

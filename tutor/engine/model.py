@@ -13,6 +13,7 @@ import numpy as np
 
 from .cells import PARAM_NAMES, Backward, Cache, make_cell
 from .heads import loss_and_grad
+from .truncate import last_step_drop, truncated_backprop
 
 HEAD_NAMES = ("head.weight", "head.bias")
 
@@ -132,13 +133,21 @@ class Model:
             if not np.all(np.isfinite(arr)):
                 raise WeightsError(f"{name} holds NaN or inf")
 
-    def forward_backward(self, x: np.ndarray, y, mask=None, nudge=None) -> Pass:
-        """x: (B, T, I) batch-first; y as the task makes it. nudge: see `Cell.forward`."""
+    def forward_backward(self, x: np.ndarray, y, mask=None, nudge=None,
+                         truncate: int | None = None) -> Pass:
+        """x: (B, T, I) batch-first; y as the task makes it. nudge: see `Cell.forward`.
+        truncate: carry each loss term's gradient back at most this many steps (truncated
+        BPTT, `tutor.engine.truncate`); None, or T − 1 and more, is the full backward pass."""
+        if truncate is not None and (isinstance(truncate, bool) or truncate < 1):
+            raise ValueError(f"truncate must be a whole number of steps of at least 1, not "
+                             f"{truncate!r}")
         p = self.params
         X = np.asarray(x, dtype=self.dtype).swapaxes(0, 1)    # (T, B, I) view
         cache = self.cell.forward(p, X, nudge)
         W, b = p["head.weight"], p["head.bias"]
         H = cache.H
+        T = H.shape[0]
+        k = truncate if truncate is not None and truncate < T - 1 else None
         # The cells keep each step's state as (H, B); work in that layout to avoid copies.
         Hf = H.transpose(0, 2, 1)                             # (T, H, B)
         if self.head_kind == "sequence":
@@ -151,7 +160,10 @@ class Model:
             gW = np.einsum("tob,thb->oh", dYf, Hf)
             gb = dY.sum(axis=(0, 1))
             output = np.swapaxes(Y, 0, 1)
-            back = self.cell.backprop(p, cache, direct[-1], direct)
+            if k is None:
+                back = self.cell.backprop(p, cache, direct[-1], direct)
+            else:
+                back = truncated_backprop(self.cell, p, cache, direct, k)
         else:
             hT = H[-1]
             Y = hT @ W.T + b
@@ -159,7 +171,8 @@ class Model:
             gW = dY.T @ hT
             gb = dY.sum(axis=0)
             output = Y
-            back = self.cell.backprop(p, cache, W.T @ dY.T)
+            back = self.cell.backprop(p, cache, W.T @ dY.T,
+                                      drop=None if k is None else last_step_drop(T, k))
         grads = dict(back.grads)
         grads["head.weight"] = gW
         grads["head.bias"] = gb

@@ -104,7 +104,7 @@ class Run:
         return self.status == "diverged"
 
     def apply_live(self, settings: Settings) -> None:
-        """Take the settings that need no restart (clipping) from the next step on."""
+        """Take the settings that need no restart (clipping, truncation) from the next step on."""
         if self.settings.needs_restart(settings):
             raise ValueError("these settings need a fresh run")
         self.settings = settings.validated()
@@ -124,7 +124,8 @@ class Run:
         batch = self.next_batch()
         self.last_pass = None                    # its buffers may serve this step's pass
         with np.errstate(all="ignore"):
-            result = self.model.forward_backward(batch.x, batch.y, batch.mask)
+            result = self.model.forward_backward(batch.x, batch.y, batch.mask,
+                                                 truncate=s.truncate)
             names = [n for n in self.model.params if not (s.freeze_head and n in HEAD_NAMES)]
             grads = {n: result.grads[n] for n in names}
             norm = global_norm(grads)

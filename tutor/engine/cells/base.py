@@ -129,6 +129,17 @@ def _swap(a: np.ndarray) -> np.ndarray:
     return a.transpose(0, 2, 1)
 
 
+def _drop(drop: dict, s: int, *carried: np.ndarray) -> bool:
+    """Truncation: zero, in the columns `drop[s]` names, what the backward pass carries into
+    state s from the step after it (the seed at s is added afterwards). True if it did."""
+    cols = drop.get(s)
+    if cols is None:
+        return False
+    for a in carried:
+        a[:, cols] = 0.0
+    return True
+
+
 def _negligible(x: np.ndarray, cut: float) -> bool:
     """Every entry within ±cut (False when x holds NaN)."""
     return bool(x.max() < cut) and bool(x.min() > -cut)
@@ -174,9 +185,11 @@ class Cell:
         return self.backprop(p, cache, direct[-1], direct if direct[:-1].any() else None)
 
     def backprop(self, p: dict, cache: Cache, last: np.ndarray,
-                 direct: np.ndarray | None = None) -> Backward:
+                 direct: np.ndarray | None = None, drop: dict | None = None) -> Backward:
         """`backward` with the loss's gradient in the cells' layout: last (H, B) at the last
-        step, and direct (T, H, B) at every step, or None when only the last step has one."""
+        step, and direct (T, H, B) at every step, or None when only the last step has one.
+        drop {s: columns}: what flows back into state s from step s+1 is dropped in those
+        columns (truncated backpropagation, `tutor.engine.truncate`)."""
         raise NotImplementedError
 
     def gate_per_step(self, cache: Cache) -> np.ndarray | None:
@@ -286,23 +299,17 @@ class Cell:
         w[:, Hn + I] = 2.0
         return w
 
-    def _step_metrics(self, wg: "_WeightGrads", W_x: np.ndarray, Hn: int, scale):
-        """A function making the per-step metrics of a backward pass for `Backward`: dX,
-        dX_norm, param_norm. W_x (I, r): the input weights' transpose in the row order of δ's
-        first r rows (the rows that meet x), copied now since the weights change after the
-        step. None when the cell is told not to (`step_metrics`)."""
+    def _step_metrics(self, wg: "_WeightGrads", W_x: np.ndarray, Hn: int,
+                      scale) -> "_StepMetrics | None":
+        """What makes the per-step metrics of a backward pass for `Backward` (dX, dX_norm,
+        param_norm) when first asked. W_x (I, r): the input weights' transpose in the row order
+        of δ's first r rows (the rows that meet x), copied now since the weights change after
+        the step. None when the cell is told not to (`step_metrics`)."""
         if not self.step_metrics:
             return None
         W_x = np.array(W_x)
-        weights = self._contribution_weights(wg.rows, Hn, W_x.shape[0], wg.D.dtype)
-
-        def metrics() -> dict:
-            dX = wg.input_grads(W_x)
-            wide = dX.astype(np.float64)                  # I·T·B numbers: no range trouble
-            return {"dX": dX.transpose(1, 2, 0),
-                    "dX_norm": np.sqrt(np.einsum("itb,itb->t", wide, wide)),
-                    "param_norm": wg.step_norms(weights, scale)}
-        return metrics
+        return _StepMetrics(wg, W_x, self._contribution_weights(wg.rows, Hn, W_x.shape[0],
+                                                                wg.D.dtype), scale)
 
     @staticmethod
     def _split_grads(G, Hn, I) -> dict:
@@ -313,6 +320,25 @@ class Cell:
             "bias_ih_l0": G[:, Hn + I].copy(),
             "bias_hh_l0": G[:, Hn + I].copy(),
         }
+
+
+class _StepMetrics:
+    """The per-step metrics of one backward pass, from the δ its `_WeightGrads` keeps."""
+
+    def __init__(self, wg: "_WeightGrads", W_x: np.ndarray, weights: np.ndarray, scale):
+        self.wg, self.W_x, self.weights, self.scale = wg, W_x, weights, scale
+
+    def __call__(self) -> dict:
+        dX = self.wg.input_grads(self.W_x)
+        wide = dX.astype(np.float64)                      # I·T·B numbers: no range trouble
+        return {"dX": dX.transpose(1, 2, 0),
+                "dX_norm": np.sqrt(np.einsum("itb,itb->t", wide, wide)),
+                "param_norm": self.wg.step_norms(self.weights, self.scale)}
+
+    def parts(self):
+        """For adding passes together (truncation): dX (I, T, B), every step's contribution
+        P_t (T, rows, H+I+1) in float64, and the weights of its entries."""
+        return self.wg.input_grads(self.W_x), self.wg.contributions(), self.weights
 
 
 class _WeightGrads:
@@ -371,6 +397,14 @@ class _WeightGrads:
         D = self.D.reshape(self.rows, self.T * self.B)
         dX.reshape(I, -1)[:, c:] = W_x @ D[:r, c:]
         return dX
+
+    def contributions(self) -> np.ndarray:
+        """P_t = δ_t·[h_{t-1}; x_t; 1]ᵀ for every step, (T, rows, H+I+1) in float64."""
+        P = np.zeros((self.T, self.rows, self.Zt.shape[2]))
+        n0 = self.first
+        P[n0:] = np.matmul(self.D.transpose(1, 0, 2)[n0:].astype(np.float64),
+                           self.Zt[n0:].astype(np.float64))
+        return P
 
     def step_norms(self, weights: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """‖P_t‖ per step, P_t = δ_t·[h_{t-1}; x_t; 1]ᵀ: step t's own term of the stacked

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Backward, Cache, Cell, _diagonals, _SquaredNorms, _gate_mean, _negligible, _swap
+from .base import (Backward, Cache, Cell, _diagonals, _drop, _SquaredNorms, _gate_mean, _negligible,
+                   _swap)
 
 
 class GRU(Cell):
@@ -64,7 +65,7 @@ class GRU(Cell):
                 h += nudge[2].T
         return Cache(X=X, H=_swap(Hs[1:]), A=_swap(A[:, :3 * Hn]), HN=_swap(A[:, 3 * Hn:]))
 
-    def backprop(self, p, cache, last, direct=None):
+    def backprop(self, p, cache, last, direct=None, drop=None):
         X, Hs, HN = cache.X, _swap(cache.H), _swap(cache.HN)
         T, Hn, B = Hs.shape
         dtype = Hs.dtype
@@ -102,9 +103,10 @@ class GRU(Cell):
                     mm(WT, da.reshape(4 * Hn, B), prev)
                     mul(dh, z[t], tmp)       # h_t = … + z ⊙ h_{t-1}
                     add(prev, tmp, prev)
+                    dropped = drop is not None and _drop(drop, t - 1, prev)
                     if direct is not None:
                         add(prev, direct[t - 1], prev)
-                    if not t & 3 and _negligible(prev, cut):
+                    if (not t & 3 or dropped) and _negligible(prev, cut):
                         if direct is None:   # nothing reaches the earlier steps any more
                             dH[:t] = 0.0
                             dA[:t] = 0.0

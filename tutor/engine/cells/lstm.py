@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (Backward, Cache, Cell, _diagonals, _SquaredNorms, _gate_mean, _negligible,
-                   _row_means, _swap)
+from .base import (Backward, Cache, Cell, _diagonals, _drop, _SquaredNorms, _gate_mean,
+                   _negligible, _row_means, _swap)
 
 
 class LSTM(Cell):
@@ -69,7 +69,7 @@ class LSTM(Cell):
         S[1:, 4] = _swap(cache.C)
         return S
 
-    def backprop(self, p, cache, last, direct=None):
+    def backprop(self, p, cache, last, direct=None, drop=None):
         X, Hs, TC = cache.X, _swap(cache.H), _swap(cache.TC)
         T, Hn, B = Hs.shape
         dtype = Hs.dtype
@@ -130,9 +130,11 @@ class LSTM(Cell):
                 if not t:
                     break
                 mm(WT, da.reshape(4 * Hn, B), dh_prev)
+                dropped = drop is not None and _drop(drop, t - 1, dh_prev, carry)
                 if direct is not None:
                     add(dh_prev, direct[t - 1], dh_prev)
-                if not t & 3 and _negligible(dh_prev, cut) and _negligible(carry, cut):
+                if ((not t & 3 or dropped) and _negligible(dh_prev, cut)
+                        and _negligible(carry, cut)):
                     if direct is None:       # nothing reaches the earlier steps any more
                         dHs[:t + 1] = 0.0
                         dC[:t] = 0.0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Backward, Cache, Cell, _SquaredNorms, _negligible, _swap
+from .base import Backward, Cache, Cell, _SquaredNorms, _drop, _negligible, _swap
 
 
 class TanhRNN(Cell):
@@ -35,7 +35,7 @@ class TanhRNN(Cell):
                 h += nudge[2].T
         return Cache(X=X, H=_swap(Hs), A=_swap(A))
 
-    def backprop(self, p, cache, last, direct=None):
+    def backprop(self, p, cache, last, direct=None, drop=None):
         X, Hs, A = cache.X, _swap(cache.H), _swap(cache.A)
         T, Hn, B = Hs.shape
         dtype = Hs.dtype
@@ -58,9 +58,10 @@ class TanhRNN(Cell):
                 if t:
                     prev = dH[t - 1]
                     mm(WT, dA[t], prev)
+                    dropped = drop is not None and _drop(drop, t - 1, prev)
                     if direct is not None:
                         add(prev, direct[t - 1], prev)
-                    if not t & 3 and _negligible(prev, cut):
+                    if (not t & 3 or dropped) and _negligible(prev, cut):
                         if direct is None:   # nothing reaches the earlier steps any more
                             dH[:t] = 0.0
                             dA[:t] = 0.0
