@@ -131,13 +131,14 @@ def test_every_value_form_parses_to_the_engine_type(tmp_path):
         "freeze_head: On",
         "seed: 7",
         "dtype: float64",
+        "truncate: 12",
     )
     lesson = load_one(tmp_path, text).lessons[0]
     assert lesson.title == "Exploding gradients # and the map"
     assert lesson.settings == Settings(
         cell="rnn", task="adding", seq_len=60, hidden=16, batch=8, optimizer="sgd", lr=0.1,
         clip=2.5, clip_mode="value", init="orthogonal", radius=1.5, forget_bias=-2.0,
-        reverse_input=True, freeze_head=True, seed=7, dtype="float64")
+        reverse_input=True, freeze_head=True, seed=7, dtype="float64", truncate=12)
     assert lesson.preset_fields == {f.name for f in dataclasses.fields(Settings)}
     assert isinstance(lesson.settings.forget_bias, float)
 
