@@ -133,12 +133,13 @@ def _drop(drop: dict, s: int, *carried: np.ndarray) -> bool:
     """Truncation: zero, in the columns `drop[s]` names, what the backward pass carries into
     state s from the step after it (the seed at s is added afterwards). True if it did.
 
-    Every fourth step it also flushes entries below `Cell._cutoff` to zero: in a truncated
-    pass some columns always hold a fresh seed, so the whole-array test that stops a vanishing
-    gradient never fires, and the other columns would decay into the subnormal range (in
-    float32, each operation on them in microcode: measured a hundred times slower)."""
+    With cuts at many states (a loss at every step) it also flushes entries below
+    `Cell._cutoff` to zero at every step: some columns then always hold a fresh seed, so the
+    whole-array test that stops a vanishing gradient never fires, and the other columns would
+    decay into the subnormal range (in float32, each operation on them in microcode: measured
+    a hundred times slower). A single cut needs no flush: the whole-array test works."""
     cols = drop.get(s)
-    if not s & 3:
+    if len(drop) > 1:
         cut = Cell._cutoff(carried[0].dtype)
         for a in carried:
             np.copyto(a, 0.0, where=np.abs(a) < cut)
