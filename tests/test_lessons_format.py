@@ -131,13 +131,14 @@ def test_every_value_form_parses_to_the_engine_type(tmp_path):
         "freeze_head: On",
         "seed: 7",
         "dtype: float64",
+        "truncate: 12",
     )
     lesson = load_one(tmp_path, text).lessons[0]
     assert lesson.title == "Exploding gradients # and the map"
     assert lesson.settings == Settings(
         cell="rnn", task="adding", seq_len=60, hidden=16, batch=8, optimizer="sgd", lr=0.1,
         clip=2.5, clip_mode="value", init="orthogonal", radius=1.5, forget_bias=-2.0,
-        reverse_input=True, freeze_head=True, seed=7, dtype="float64")
+        reverse_input=True, freeze_head=True, seed=7, dtype="float64", truncate=12)
     assert lesson.preset_fields == {f.name for f in dataclasses.fields(Settings)}
     assert isinstance(lesson.settings.forget_bias, float)
 
@@ -152,6 +153,13 @@ def test_clip_accepts_off_none_or_a_threshold(tmp_path, value, expected):
 def test_radius_accepts_none_or_a_number(tmp_path, value, expected):
     lesson = load_one(tmp_path, front("title: x", f"radius: {value}")).lessons[0]
     assert lesson.settings.radius == expected
+
+
+@pytest.mark.parametrize("value, expected", [("none", None), ("off", None), ("0", None),
+                                             ("10", 10)])
+def test_truncate_accepts_off_none_zero_or_whole_steps(tmp_path, value, expected):
+    lesson = load_one(tmp_path, front("title: x", f"truncate: {value}")).lessons[0]
+    assert lesson.settings.truncate == expected
 
 
 @pytest.mark.parametrize("value, expected", [("true", True), ("no", False), ("OFF", False),

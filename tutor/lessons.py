@@ -87,6 +87,8 @@ def _settings_kinds() -> dict[str, str]:
     for f in dataclasses.fields(Settings):
         if f.name == "clip":
             kinds[f.name] = "clip"                 # a threshold, or off/none
+        elif f.name == "truncate":
+            kinds[f.name] = "int_or_none"          # steps, or off/none/0 for the full pass
         elif f.default is None:
             kinds[f.name] = "float_or_none"        # radius: none, or a number
         elif isinstance(f.default, bool):
@@ -379,7 +381,9 @@ def _convert(key: str, value: str, lineno: int):
         raise Invalid(f"{where} has no value")
     if kind == "choice":
         converted = value.lower()
-    elif kind == "int":
+    elif kind == "int_or_none" and value.lower() in ("none", "off", "0"):
+        converted = None
+    elif kind in ("int", "int_or_none"):
         if not _INT_RE.fullmatch(value):
             raise Invalid(f"{where} must be a whole number, not {quote(value)}")
         if len(value.lstrip("+-")) > _MAX_DIGITS:

@@ -33,6 +33,9 @@ class Sample:
     inputs: str
     target: str
     prediction: str
+    # ‖∂L/∂x_t‖ of this sequence's own loss for each input step, in the order the task made
+    # them (None where unknown)
+    input_grad_norm_per_step: tuple[float, ...] | None = None
 
 
 def _one_hot(ids: np.ndarray, size: int, dtype) -> np.ndarray:

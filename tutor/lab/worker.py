@@ -33,6 +33,10 @@ from .protocol import (Command, Error, Live, Message, Pace, Pause, RunUpdate, St
 PACES = (None, 50.0, 10.0, 2.0)   # steps per second per run; None is full speed
 DEFAULT_SEND_HZ = 15.0
 RATE_WINDOW_S = 1.5                # steps/s is measured over this much recent wall time
+# The mechanism arrays are made only for the steps that are sent (`Run.attach_mechanism`);
+# ‖∂s_t/∂s_{t−1}‖ costs one SVD per timestep (milliseconds): taken at most this often, and the
+# latest one travels with every update in between.
+JACOBIAN_INTERVAL_S = 0.5
 PARENT_CHECK_S = 0.5
 LOST = "the training process stopped unexpectedly; press r to restart it"
 
@@ -173,6 +177,8 @@ class _RunState:
         self.pending = RunUpdate(name, self.run.settings, self.run.baseline)
         self.first: dict | None = None
         self.latest = None
+        self.jacobian = None           # the newest jacobian_norm_per_step, and when it was taken
+        self.jacobian_at = -float("inf")
         self.rate = deque()            # (time, steps) samples for steps/s
 
     @property
@@ -193,7 +199,7 @@ class _RunState:
         p.grad_norm.append(float(rec.grad_norm))
         p.clipped.append(bool(rec.clipped))
         if self.first is None:
-            self.first = _per_step(rec)
+            self.first = _per_step(self.run.attach_mechanism(rec))
         self.latest = rec
 
     def take(self, now: float, max_steps: int | None, running: bool) -> RunUpdate:
@@ -210,7 +216,14 @@ class _RunState:
         (t0, s0), (t1, s1) = self.rate[0], self.rate[-1]
         p.steps_per_s = (s1 - s0) / (t1 - t0) if running and t1 > t0 else 0.0
         if self.latest is not None:
+            fresh = now - self.jacobian_at >= JACOBIAN_INTERVAL_S
+            run.attach_mechanism(self.latest, jacobian=fresh)
+            if fresh:
+                self.jacobian = self.latest.jacobian_norm_per_step
+                self.jacobian_at = now
             p.latest = _per_step(self.latest)
+            if self.jacobian is not None:
+                p.latest.setdefault("jacobian_norm_per_step", self.jacobian)
             p.first = dict(self.first)
             p.sample = run.sample()
             self.latest = None
