@@ -426,3 +426,27 @@ def test_run_lab_refuses_bad_arguments_in_one_line(kwargs, message, capsys):
     assert run_lab(**kwargs) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+async def test_a_status_change_alone_repaints_no_chart():
+    """The status line changes every update. A repaint of the whole pane for it would send every
+    chart under it to the terminal again each time (bench/bytes.py measured 4x the bytes)."""
+    app = lab_app(FAST, paused=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = pane_of(app)
+        await pilot.press("s")
+        await until(pilot, lambda: main_run(pane).step == 1, what="one step")
+        await pilot.pause(0.6)
+        whole_pane_repaints = []
+        original = pane.refresh
+
+        def refresh(*regions, **kwargs):
+            if not regions:
+                whole_pane_repaints.append(kwargs)
+            return original(*regions, **kwargs)
+
+        pane.refresh = refresh
+        from rich.text import Text
+        pane.status = pane.status[:-1] + (Text("a changed status line"),)   # same height
+        await pilot.pause(0.3)
+        assert whole_pane_repaints == []

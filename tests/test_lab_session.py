@@ -76,7 +76,10 @@ def test_stale_updates_never_reach_the_new_history(session):
     s.scale_lr(2.0)                           # fresh: the old generation's messages are stale
     assert main(s).step == 0 and s.history.generation == s.generation
     wait(s, lambda: main(s).step >= 3)
-    assert main(s).loss.points()[0][0] == 1   # the new run's own first step, not the old one's
+    run = main(s)
+    # The new run's own steps from its first, none of the old one's (a fast run may already have
+    # merged its first points pairwise, hence the stride).
+    assert run.loss.points()[0][0] <= run.loss.stride and run.loss.count == run.step
 
 
 def test_pause_is_held_once_and_steps_before_start_are_kept(session):

@@ -31,7 +31,9 @@ class LabPane(Widget):
 
     DEFAULT_CSS = (Path(__file__).with_name("lab.tcss")).read_text(encoding="utf-8")
 
-    status: reactive[tuple[Text, ...]] = reactive((), layout=False, init=False)
+    # repaint=False: the status widget repaints itself; a repaint of the pane would repaint the
+    # charts under it too, every update (4x the bytes).
+    status: reactive[tuple[Text, ...]] = reactive((), layout=False, repaint=False, init=False)
     too_small = reactive(False, init=False)
     chart_page = reactive(0, init=False)
     visible_count = reactive(len(CHART_TYPES), init=False)
