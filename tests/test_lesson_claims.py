@@ -23,6 +23,7 @@ import pytest
 
 from tutor.engine import Run, Settings
 from tutor.engine.init import spectral_radius
+from tutor.lab.mechanism import first_half_share, predicted_grad_norms
 from tutor.lessons import Lesson, load_lessons
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
@@ -366,6 +367,49 @@ def _(lesson, seeds, full):
         learned.append(at is not None)
         shown.append(f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})")
     return Result(any(learned) and not all(learned), shown)
+
+
+def mechanism_at_step0(settings: Settings) -> dict:
+    """What the lab's mechanism views show after the first step: the first half's share of the
+    update, the one-step factors, their predicted ‖∂L/∂h_1‖, and the sample's input sensitivity."""
+    run = Run(settings)                       # its own: a cached trace may be far past step 1
+    run.step()
+    p = run.last_pass
+    g = np.asarray(p.grad_norm_per_step, dtype=np.float64)
+    J = p.jacobian_norm_per_step(0)
+    sample = run.sample()
+    return {"first_half": first_half_share(p.param_grad_norm_per_step), "factors": J,
+            "predicted_ratio": float(predicted_grad_norms(J, g)[0] / g[-1]),
+            "ratio": float(g[0] / g[-1]), "tokens": sample.tokens,
+            "felt": np.asarray(sample.input_grad_norm_per_step)}
+
+
+@each_seed("vanishing-gradient", "update-share-step0",
+           "step 0: the first half of the sequence gives between 1e-8 and 1e-4 of the update")
+def _(lesson, seed, full):
+    share = mechanism_at_step0(preset(lesson, seed))["first_half"]
+    return 1e-8 < share < 1e-4, sci(share)
+
+
+@each_seed("vanishing-gradient", "factors-near-one",
+           "step 0: every ‖∂h_t/∂h_t−1‖ within 0.9–1.2; their product ends within two decades of "
+           "‖∂L/∂h_T‖ while the measured ratio is below 1e-9")
+def _(lesson, seed, full):
+    m = mechanism_at_step0(preset(lesson, seed))
+    J = m["factors"]
+    ok = 0.9 <= J.min() and J.max() <= 1.2 and abs(math.log10(m["predicted_ratio"])) < 2 \
+        and m["ratio"] < 1e-9
+    return ok, f"{J.min():.2f}–{J.max():.2f}, Π {sci(m['predicted_ratio'])}, measured {sci(m['ratio'])}"
+
+
+@each_seed("vanishing-gradient", "first-mark-blank",
+           "step 0: the first-half marked input is felt more than five decades below the most "
+           "felt input (a blank on the strip)")
+def _(lesson, seed, full):
+    m = mechanism_at_step0(preset(lesson, seed))
+    first = m["tokens"].index("▲")
+    depth = math.log10(m["felt"].max() / m["felt"][first])
+    return first < len(m["tokens"]) // 2 and depth > 5, f"t={first + 1}: {depth:.1f} decades"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -840,6 +884,29 @@ def _(lesson, seed, full):
     ok &= rnn.tail_mean("loss") > 0.12
     shown.append(f"rnn {rnn.tail_mean('loss'):.3f}")
     return ok, ", ".join(shown)
+
+
+@each_seed("lstm", "update-share-step0",
+           "step 0: the first half of the sequence gives 0.5% to 5% of the update")
+def _(lesson, seed, full):
+    share = mechanism_at_step0(preset(lesson, seed))["first_half"]
+    return 0.005 < share < 0.05, f"{100 * share:.1f}%"
+
+
+@each_seed("lstm", "update-share-learned",
+           "after 1,200 steps: the first half gives 25% to 60% of the update, and both marked "
+           "inputs are felt within a decade of the most felt input (█ on the strip)", fast=False)
+def _(lesson, seed, full):
+    run = Run(preset(lesson, seed))              # its own: the cached trace may be past 1,200
+    for _ in range(1200):
+        run.step()
+    share = first_half_share(run.last_pass.param_grad_norm_per_step)
+    sample = run.sample()
+    felt = np.asarray(sample.input_grad_norm_per_step)
+    marks = [float(np.log10(felt.max() / felt[i]))
+             for i, t in enumerate(sample.tokens) if t == "▲"]
+    ok = 0.25 < share < 0.6 and len(marks) == 2 and max(marks) < 1
+    return ok, f"{100 * share:.0f}%, marks {', '.join(f'{m:.1f}' for m in marks)} decades down"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -166,7 +166,9 @@ class Run:
         x = b.x[row]
         sensitivity = None
         with np.errstate(all="ignore"):
-            if self.last_pass.back.dX is not None:
+            if b.focus is not None and b.focus == len(x) - 1:
+                sensitivity = self._focus_sensitivity(x, b.y[row][b.focus])
+            elif self.last_pass.back.dX is not None:
                 sensitivity = self.last_pass.sample_input_grad_norm_per_step(row)
             if self.settings.reverse_input:      # show the sequence as the task made it
                 x = x[::-1]
@@ -176,6 +178,15 @@ class Run:
             return shown
         return dataclasses.replace(shown, input_grad_norm_per_step=tuple(
             float(v) for v in sensitivity))
+
+    def _focus_sensitivity(self, x: np.ndarray, target) -> np.ndarray:
+        """‖∂ log p(target)/∂x_t‖ at the last step, with the current weights: for a task scored
+        on one word (the language word), what that prediction feels of each input; the whole
+        sequence's loss would light up every recent word, each being some next word's input."""
+        from .predict import logits_and_input_grads
+        _, _, dX = logits_and_input_grads(self.model, x, target=int(target))
+        wide = np.asarray(dX, dtype=np.float64)
+        return np.sqrt(np.einsum("ti,ti->t", wide, wide))
 
     def attach_mechanism(self, record: StepRecord, jacobian: bool = True) -> StepRecord:
         """Fill the record's per-step mechanism arrays, `input_grad_norm_per_step` and

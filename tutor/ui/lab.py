@@ -20,6 +20,7 @@ from tutor.lab.session import LabSession
 
 from .chart_base import LabChart
 from .lab_charts import CHART_TYPES
+from .sample_view import sample_text
 from .settings_screen import SettingsScreen
 
 SAMPLE_EVERY_S = 1.5      # a sample that changed 4 times a second could not be read
@@ -156,8 +157,8 @@ class LabPane(Widget):
         self.too_small = width < MIN_WIDTH or height < MIN_HEIGHT
         if self.too_small:
             return
-        charts_height = height - 5          # sample (with its rule) and status
-        cols = 2 if width >= 76 else 1
+        charts_height = height - 6          # sample (with its rule) and status
+        cols = 3 if width >= 114 else 2 if width >= 76 else 1
         rows = 2 if charts_height >= (28 if cols == 2 else 20) else 1
         grid = self.query_one("#lab-charts")
         grid.styles.grid_size_columns = cols
@@ -219,20 +220,14 @@ class LabPane(Widget):
         if key == self._sample_key:
             return
         self._sample_key, self._sample_at = key, now
-        text = Text(no_wrap=True, overflow="ellipsis")
-        if not runs:
-            text.append("sample: appears after the first step", "dim")
-        else:
-            sample = runs[0].sample
-            text.append("input  ", "bold")
-            text.append(sample.inputs)
-            text.append("\ntarget ", "bold")
-            text.append(sample.target)
-            for run in runs:
-                label = f"  {run.name}" if self.session.compare else "  prediction"
-                text.append(label + " ", "bold")
-                text.append(run.sample.prediction)
-            text.append(f"   (step {runs[0].step})", "dim")
+        width = max(20, self.size.width - 2)                       # less the padding
+        text = sample_text(runs, self.session.compare, width)
+        area = self.query_one("#lab-sample", Static)
+        height = text.plain.count("\n") + 2                          # and the border
+        if area.styles.height is None or area.styles.height.value != height:
+            area.styles.height = height
+            area.update(text)
+            return
         self.query_one("#lab-sample", Static).update(text, layout=False)
 
 
