@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.reactive import reactive
+from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -37,10 +38,10 @@ class LabPane(Widget):
     visible_count = reactive(len(CHART_TYPES), init=False)
 
     def __init__(self, settings: Settings, fps: float = 4.0, max_steps: int | None = None, *,
-                 paused: bool = False, name: str | None = None, id: str | None = None,
-                 classes: str | None = None):
+                 paused: bool = False, budget: int | None = None, name: str | None = None,
+                 id: str | None = None, classes: str | None = None):
         super().__init__(name=name, id=id, classes=classes)
-        self.session = LabSession(settings, paused=paused, max_steps=max_steps)
+        self.session = LabSession(settings, paused=paused, max_steps=max_steps, budget=budget)
         self.session.on_change = self._show_status
         self.fps = fps if math.isfinite(fps) and fps > 0 else 4.0
         self._sample_at = 0.0
@@ -98,7 +99,7 @@ class LabPane(Widget):
         self._show_status()
         # Start the worker once the first frame is out: a learner sees the screen sooner.
         self.call_after_refresh(self.session.start)
-        self.set_interval(1.0 / self.session.trainer.send_hz, self.session.poll)
+        self.set_interval(1.0 / self.session.trainer.send_hz, self._poll)
         # One timer slot per chart: each builds at most one chart, so a key never waits behind
         # several plotext builds in a row; every chart still redraws at up to `fps`.
         self._slot = 0
@@ -114,6 +115,25 @@ class LabPane(Widget):
     def on_resize(self) -> None:
         self._layout_charts()
         self._show_status()
+
+    def _poll(self) -> None:
+        self.session.set_on_screen(self.on_screen)
+        self.session.poll()
+
+    @property
+    def on_screen(self) -> bool:
+        """Whether the learner can see the lab: shown (every ancestor displayed) on the top
+        screen, or under modal screens only (help, settings)."""
+        node = self
+        while isinstance(node, Widget):
+            if not node.display:
+                return False
+            node = node.parent
+        stack = self.app.screen_stack
+        if self.screen not in stack:
+            return False
+        above = stack[stack.index(self.screen) + 1:]
+        return all(isinstance(screen, ModalScreen) for screen in above)
 
     def _tick(self) -> None:
         slot, self._slot = self._slot, (self._slot + 1) % len(self.charts)
