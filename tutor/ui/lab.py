@@ -162,6 +162,36 @@ class LabPane(Widget):
 
         self.app.push_screen(SettingsScreen(self.session.settings), done)
 
+    def show_reproduce(self) -> None:
+        from tutor.lab.reproduce import caveats, command_line
+
+        from .reproduce_screen import ReproduceScreen
+        self.app.push_screen(ReproduceScreen(command_line(self.session.settings),
+                                             caveats(self.session)))
+
+    def export_run(self) -> None:
+        """Settings, steps and a screenshot into a new folder under the data folder, named in
+        the status line; in a browser (textual-serve) the files download too."""
+        from tutor.lab.export import export_run, new_run_folder
+        from tutor.progress import data_dir
+
+        try:
+            folder = new_run_folder(data_dir(), self.session.settings)
+            paths = export_run(self.session, folder)
+            svg = folder / "lab.svg"
+            svg.write_text(self.app.export_screenshot(title=f"rnn-tutor lab · {folder.name}"),
+                           encoding="utf-8")
+            paths.append(svg)
+        except OSError as exc:
+            self._tell(f"could not export the run: {exc.strerror or exc}")
+            return
+        if self.app.is_web:
+            for path in paths:
+                self.app.deliver_text(path, save_filename=f"{folder.name}-{path.name}",
+                                      mime_type="image/svg+xml" if path.suffix == ".svg"
+                                      else None)
+        self._tell(f"exported to {_home_relative(folder)}")
+
     def _tell(self, message: str) -> None:
         self.session.notice = message
         self._show_status()
@@ -252,6 +282,13 @@ class LabPane(Widget):
                 text.append(run.sample.prediction)
             text.append(f"   (step {runs[0].step})", "dim")
         self.query_one("#lab-sample", Static).update(text, layout=False)
+
+
+def _home_relative(path: Path) -> str:
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 def _wrap(parts: list[tuple[str, str]], sep: str, width: int | None) -> list[Text]:
