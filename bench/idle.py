@@ -71,7 +71,7 @@ def measure(name: str, argv: list[str], args) -> bool:
                 if now >= end or term.exited:
                     break
                 time.sleep(min(args.every, max(0.0, end - now)))
-            status = [line.strip() for line in term.lines() if "step" in line]
+            status = [line.strip() for line in term.lines if "step" in line]
     shown = " ".join(argv[argv.index("tutor") + 1:] if "tutor" in argv else argv)
     print(f"\n{name}: python -m tutor {shown}, {args.cols}x{args.rows}, no key pressed")
     print("| from (s) | to (s) | CPU, % of one core | RSS of the tree (MiB) | processes |")
