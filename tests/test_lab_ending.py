@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tutor.lab.ending import MIN_WINDOW, PlateauTest, first_plateau
+from tutor.lab.ending import EARLIEST_FRESH, MIN_WINDOW, PlateauTest, first_plateau
 
 BASE = 1 / 6                                   # the adding problem's baseline MSE
 
@@ -47,3 +47,11 @@ def test_a_diverged_loss_and_short_runs_never_plateau():
         test.add(float("nan"))
     assert not test.plateaued
     assert len(test.blocks) == 0
+
+
+def test_a_fresh_run_is_not_ended_before_the_lessons_are_done_with_it_but_trained_on_it_can():
+    solved = noisy(np.concatenate([np.linspace(BASE, 0.001, 200), np.full(3000, 0.001)]), 6)
+    end = first_plateau(solved, BASE)
+    assert end is not None and EARLIEST_FRESH <= end < EARLIEST_FRESH + 100
+    after = first_plateau(solved[:1500], BASE, earliest=MIN_WINDOW)
+    assert after is not None and after < 1000

@@ -20,7 +20,7 @@ from typing import Callable
 from tutor.engine.settings import (MAX_CLIP, MAX_LR, MAX_SEED, MAX_SEQ_LEN, TASK_MIN_LEN,
                                    Settings)
 
-from .ending import DEFAULT_BUDGET, PlateauTest
+from .ending import DEFAULT_BUDGET, MIN_WINDOW, PlateauTest
 from .history import LabHistory
 from .protocol import Error, Limit, Live, Pace, Pause, Start, Step, Update
 from .worker import PACES, TrainerProcess
@@ -139,7 +139,7 @@ class LabSession:
         """After an end: another budget of steps, and a fresh look for a plateau from here."""
         self.ended = None
         self.limit = self.step + self.budget
-        self.plateau = {name: PlateauTest(test.baseline_loss)
+        self.plateau = {name: PlateauTest(test.baseline_loss, earliest=MIN_WINDOW)
                         for name, test in self.plateau.items()}
         self.trainer.send(Limit(self.limit))
 
