@@ -114,3 +114,31 @@ async def test_the_lab_off_screen_is_held_and_picks_up_when_shown(lessons_dir, d
         await wait_for(pilot, lambda: not pane.session.held
                        and pane.history.runs["main"].step > held_at, what="training again")
         assert pane.on_screen
+
+
+def test_compare_mode_exports_one_steps_file_per_cell_and_says_how_to_reproduce(tmp_path):
+    from tutor.lab.export import export_run, new_run_folder
+    from tutor.lab.reproduce import caveats
+
+    session = LabSession(FAST, budget=10)
+    try:
+        session.toggle_compare()
+        session.start()
+        deadline = time.monotonic() + 30
+        while session.ended is None:
+            assert time.monotonic() < deadline, "timed out"
+            session.poll()
+            time.sleep(0.02)
+        folder = new_run_folder(tmp_path, session.settings)
+        export_run(session, folder)
+    finally:
+        session.close()
+    assert any("press x" in note for note in caveats(session))
+    info = json.loads((folder / "settings.json").read_text(encoding="utf-8"))
+    assert info["compare"] and set(info["runs"]) == {"rnn", "lstm", "gru"}
+    for cell in ("rnn", "lstm", "gru"):
+        lines = (folder / f"steps-{cell}.jsonl").read_text(encoding="utf-8").splitlines()
+        assert [json.loads(line)["step"] for line in lines] == list(range(1, 11))
+    taken = new_run_folder(tmp_path, session.settings, now=0)
+    taken.mkdir(parents=True)                  # two exports in the same second
+    assert new_run_folder(tmp_path, session.settings, now=0).name == taken.name + "-2"
