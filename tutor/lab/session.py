@@ -43,10 +43,8 @@ class LabSession:
         self.budget = budget or DEFAULT_BUDGET
         self.limit = self.budget       # the step this stretch of training ends at
         self.ended: str | None = None  # "budget" or "plateau" once the run stopped by itself
-        self.ended_at = 0
         self.plateau: dict[str, PlateauTest] = {}
         self.clock = clock
-        self.on_screen = True
         self.held = False              # training held while the lab is off screen
         self._off_screen_since: float | None = None
         self.settings = self.preset
@@ -131,7 +129,6 @@ class LabSession:
             self.trainer.send(Limit(self.step))    # it may be a step or two further already
         else:
             return False
-        self.ended_at = self.step
         self.on_change()
         return True
 
@@ -163,7 +160,6 @@ class LabSession:
             self.held = True
             self.trainer.send(Pause(True))
             self.on_change()
-        self.on_screen = on_screen
 
     # ---- the one place a change becomes live or a fresh run -----------------------------------------
     def _apply(self, settings: Settings, label: str | None = None, *,

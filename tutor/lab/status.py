@@ -34,7 +34,7 @@ def progress_fields(session: LabSession) -> list[Field]:
     step = max((r.step for r in runs), default=0)
     if session.ended:         # the flag says the step
         fields.append(("the loss levelled off" if session.ended == "plateau"
-                       else f"a budget of {session.budget} steps", "italic"))
+                       else f"its {session.budget}-step budget was reached", "italic"))
     else:
         fields.append((f"step {step}", ""))
         if not session.paused and step == 0:
