@@ -207,7 +207,7 @@ def test_a_fresh_run_gets_a_fresh_budget(session):
 def test_a_learned_run_that_levelled_off_ends_by_itself(session):
     s = session(budget=100_000)                # echo at T = 10: solved in ~100 steps
     s.start()
-    wait(s, lambda: s.ended == "plateau", timeout=60)
+    wait(s, lambda: s.ended == "plateau", timeout=180)   # 2,000+ steps on a busy machine
     end = main(s).step
     assert EARLIEST_FRESH <= end < 100_000     # lessons measure learned runs up to 2,000 steps
     assert ("the loss levelled off", "italic") in status.progress_fields(s)
