@@ -9,7 +9,7 @@ import pytest
 from tutor import lessons as L
 from tutor.engine.settings import (MAX_BATCH, MAX_CLIP, MAX_FORGET_BIAS, MAX_HIDDEN, MAX_LR,
                                    MAX_RADIUS, MAX_SEED, MAX_SEQ_LEN, Settings)
-from tutor.lab.modes import MapLab, WorkedLab
+from tutor.lab.modes import MapLab, TrainLab, WorkedLab
 from tutor.lessons import (Checkpoint, LessonsError, find_lesson, format_listing, load_lessons)
 
 GOOD = """---
@@ -402,11 +402,13 @@ def test_mode_extras(tmp_path):
                                        "map_b: -4", "map_x0: 0.5"))
     write(tmp_path, "03-map-defaults.md", front("title: D", "mode: map"))
     write(tmp_path, "04-none.md", front("title: N", "mode: none"))
-    worked, cobweb, defaults, reading = load_lessons(tmp_path).lessons
+    write(tmp_path, "05-budget.md", front("title: B", "cell: gru", "budget: 5000"))
+    worked, cobweb, defaults, reading, budget = load_lessons(tmp_path).lessons
     assert (worked.mode, worked.lab) == ("worked", WorkedLab("lstm"))
     assert cobweb.lab == MapLab("sigmoid", 8.0, -4.0, 0.5)
     assert defaults.lab == MapLab()
     assert reading.mode == "none" and reading.lab is None
+    assert budget.lab == TrainLab(Settings(cell="gru"), 5000)
 
 
 @pytest.mark.parametrize("lines, expected", [
@@ -416,6 +418,9 @@ def test_mode_extras(tmp_path):
     (("mode: map", "map_x0: nan"), "map_x0 must be a finite number"),
     (("map_w: 2",), "line 3: 'map_w' applies only with 'mode: map'"),
     (("mode: map", "worked_cell: gru"), "'worked_cell' applies only with 'mode: worked'"),
+    (("budget: 0",), "budget must be a whole number of steps from 1 to 1000000, not '0'"),
+    (("budget: 2.5",), "budget must be a whole number of steps"),
+    (("mode: map", "budget: 100"), "'budget' applies only with 'mode: train'"),
 ])
 def test_bad_mode_extras(tmp_path, lines, expected):
     assert expected in reason_for(tmp_path, front("title: x", *lines))

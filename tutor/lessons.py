@@ -103,7 +103,9 @@ def _settings_kinds() -> dict[str, str]:
 
 
 SETTINGS_KINDS = _settings_kinds()
-MODE_KEYS = {"worked_cell": "worked", "map": "map", "map_w": "map", "map_b": "map", "map_x0": "map"}
+MODE_KEYS = {"worked_cell": "worked", "map": "map", "map_w": "map", "map_b": "map", "map_x0": "map",
+             "budget": "train"}
+MAX_BUDGET = 1_000_000     # steps
 KNOWN_KEYS = ("title", "mode", *SETTINGS_KINDS, *MODE_KEYS)
 # Names a teacher might reach for that difflib would not connect to the real key.
 _HINTS = {"t": "seq_len", "length": "seq_len", "steps": "seq_len", "optimiser": "optimizer",
@@ -289,7 +291,7 @@ def _parse(text: str, path: Path, number: int, slug: str) -> Lesson:
         raise Invalid(f"{_culprit(preset, raw, str(e))}: {e}") from None
 
     parts, checkpoints, body_dirty, warnings = parse_body(lines[end + 1:], first_line=end + 2)
-    lab = {"train": lambda: TrainLab(settings),
+    lab = {"train": lambda: TrainLab(settings, values.get("budget")),
            "worked": lambda: WorkedLab(values.get("worked_cell", "rnn")),
            "map": lambda: MapLab(values.get("map"), values.get("map_w"), values.get("map_b"),
                                  values.get("map_x0")),
@@ -375,6 +377,12 @@ def _convert(key: str, value: str, lineno: int):
         if abs(number) > MAP_LIMIT:
             raise Invalid(f"{where} must be between {-MAP_LIMIT:g} and {MAP_LIMIT:g}, not {value}")
         return number
+    if key == "budget":
+        if not _INT_RE.fullmatch(value) or len(value) > _MAX_DIGITS \
+                or not 1 <= int(value) <= MAX_BUDGET:
+            raise Invalid(f"{where} must be a whole number of steps from 1 to {MAX_BUDGET}, "
+                          f"not {quote(value)}")
+        return int(value)
 
     kind = SETTINGS_KINDS[key]
     if not value:

@@ -12,6 +12,7 @@ from tutor.engine.settings import Settings
 from tutor.engine.tasks import Baseline, Sample
 
 from .protocol import RunUpdate, Update
+from .steplog import StepLog
 
 HISTORY_POINTS = 240     # per series; older points are merged pairwise, so memory stays flat
 MAX_EVENTS = 12
@@ -84,12 +85,14 @@ class RunHistory:
         self.last_grad_norm: float | None = None
         self.scalars_version = 0
         self.arrays_version = 0
+        self.log = StepLog()                         # every step exactly, for export
 
     @property
     def cell(self) -> str:
         return self.settings.cell
 
     def absorb(self, u: RunUpdate) -> None:
+        self.log.absorb(u)
         if u.steps:
             for step, loss, acc, norm in zip(u.steps, u.loss, u.accuracy, u.grad_norm):
                 self.loss.add(step, loss)

@@ -27,8 +27,8 @@ from tutor.blas import ONE_THREAD
 from tutor.engine.run import PER_STEP_FIELDS, Run
 from tutor.engine.settings import Settings
 
-from .protocol import (Command, Error, Live, Message, Pace, Pause, RunUpdate, Start, Step, Stop,
-                       Update)
+from .protocol import (Command, Error, Limit, Live, Message, Pace, Pause, RunUpdate, Start, Step,
+                       Stop, Update)
 
 PACES = (None, 50.0, 10.0, 2.0)   # steps per second per run; None is full speed
 DEFAULT_SEND_HZ = 15.0
@@ -52,13 +52,15 @@ class TrainerProcess:
         self._lost = False
         self.messages = 0          # messages received, for checking the child's coalescing
 
-    def start(self, first: Start, *, paused: bool = False, pace: float | None = None) -> None:
-        """Start a child (replacing any old one) that trains `first` at once."""
+    def start(self, first: Start, *, paused: bool = False, pace: float | None = None,
+              limit: int | None = None) -> None:
+        """Start a child (replacing any old one) that trains `first` at once, up to `limit`
+        steps (see `Limit`)."""
         self.close()
         self._lost = False
         ctx = multiprocessing.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
-        config = {"first": first, "paused": paused, "pace": pace,
+        config = {"first": first, "paused": paused, "pace": pace, "limit": limit,
                   "max_steps": self.max_steps, "send_hz": self.send_hz}
         proc = ctx.Process(target=child_main, args=(child_conn, os.getpid(), config),
                            name="rnn-tutor-trainer", daemon=True)
@@ -185,11 +187,11 @@ class _RunState:
     def settings(self) -> Settings:
         return self.run.settings
 
-    def finished(self, max_steps: int | None) -> bool:
-        return self.run.diverged or (max_steps is not None and self.run.steps >= max_steps)
+    def finished(self, *limits: int | None) -> bool:
+        return self.run.diverged or any(n is not None and self.run.steps >= n for n in limits)
 
-    def step(self, max_steps: int | None) -> None:
-        if self.finished(max_steps):
+    def step(self, max_steps: int | None, limit: int | None) -> None:
+        if self.finished(max_steps, limit):
             return
         rec = self.run.step()
         p = self.pending
@@ -198,6 +200,9 @@ class _RunState:
         p.accuracy.append(None if rec.accuracy is None else float(rec.accuracy))
         p.grad_norm.append(float(rec.grad_norm))
         p.clipped.append(bool(rec.clipped))
+        p.elapsed_s.append(float(rec.elapsed_s))
+        p.long_range_loss.append(None if rec.long_range_loss is None
+                                 else float(rec.long_range_loss))
         if self.first is None:
             self.first = _per_step(self.run.attach_mechanism(rec))
         self.latest = rec
@@ -246,6 +251,7 @@ class _Trainer:
         self.paused = bool(config["paused"])
         self.pace = config["pace"]
         self.max_steps = config["max_steps"]
+        self.limit = config.get("limit")
         self.send_interval = 1.0 / max(1.0, float(config["send_hz"]))
         self.generation = 0
         self.runs: dict[str, _RunState] = {}
@@ -279,6 +285,9 @@ class _Trainer:
                 self._reset_rates()
             case Step():
                 self.step_requests += 1
+            case Limit(steps):
+                self.limit = steps
+                self._reset_rates()
             case Pace(steps_per_s):
                 self.pace = steps_per_s
                 self._reset_rates()
@@ -290,7 +299,7 @@ class _Trainer:
             state.reset_rate()
 
     def can_train(self) -> bool:
-        if all(s.finished(self.max_steps) for s in self.runs.values()):
+        if all(s.finished(self.max_steps, self.limit) for s in self.runs.values()):
             return False
         return self.step_requests > 0 or not self.paused
 
@@ -329,7 +338,7 @@ class _Trainer:
     def tick(self, now: float) -> None:
         """One step of every run still going."""
         for state in self.runs.values():
-            state.step(self.max_steps)
+            state.step(self.max_steps, self.limit)
         if self.step_requests:
             self.step_requests -= 1
             self.urgent = True

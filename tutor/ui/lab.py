@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.reactive import reactive
+from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -40,10 +41,10 @@ class LabPane(Widget):
     visible_count = reactive(len(CHART_TYPES), init=False)
 
     def __init__(self, settings: Settings, fps: float = 4.0, max_steps: int | None = None, *,
-                 paused: bool = False, name: str | None = None, id: str | None = None,
-                 classes: str | None = None):
+                 paused: bool = False, budget: int | None = None, name: str | None = None,
+                 id: str | None = None, classes: str | None = None):
         super().__init__(name=name, id=id, classes=classes)
-        self.session = LabSession(settings, paused=paused, max_steps=max_steps)
+        self.session = LabSession(settings, paused=paused, max_steps=max_steps, budget=budget)
         self.session.on_change = self._show_status
         self.fps = fps if math.isfinite(fps) and fps > 0 else 4.0
         self._sample_at = 0.0
@@ -101,7 +102,7 @@ class LabPane(Widget):
         self._show_status()
         # Start the worker once the first frame is out: a learner sees the screen sooner.
         self.call_after_refresh(self.session.start)
-        self.set_interval(1.0 / self.session.trainer.send_hz, self.session.poll)
+        self.set_interval(1.0 / self.session.trainer.send_hz, self._poll)
         # One timer slot per chart: each builds at most one chart, so a key never waits behind
         # several plotext builds in a row; every chart still redraws at up to `fps`.
         self._slot = 0
@@ -117,6 +118,25 @@ class LabPane(Widget):
     def on_resize(self) -> None:
         self._layout_charts()
         self._show_status()
+
+    def _poll(self) -> None:
+        self.session.set_on_screen(self.on_screen)
+        self.session.poll()
+
+    @property
+    def on_screen(self) -> bool:
+        """Whether the learner can see the lab: shown (every ancestor displayed) on the top
+        screen, or under modal screens only (help, settings)."""
+        node = self
+        while isinstance(node, Widget):
+            if not node.display:
+                return False
+            node = node.parent
+        stack = self.app.screen_stack
+        if self.screen not in stack:
+            return False
+        above = stack[stack.index(self.screen) + 1:]
+        return all(isinstance(screen, ModalScreen) for screen in above)
 
     def _tick(self) -> None:
         slot, self._slot = self._slot, (self._slot + 1) % len(self.charts)
@@ -144,6 +164,36 @@ class LabPane(Widget):
                 self.session.apply_settings(result)
 
         self.app.push_screen(SettingsScreen(self.session.settings), done)
+
+    def show_reproduce(self) -> None:
+        from tutor.lab.reproduce import caveats, command_line
+
+        from .reproduce_screen import ReproduceScreen
+        self.app.push_screen(ReproduceScreen(command_line(self.session.settings),
+                                             caveats(self.session)))
+
+    def export_run(self) -> None:
+        """Settings, steps and a screenshot into a new folder under the data folder, named in
+        the status line; in a browser (textual-serve) the files download too."""
+        from tutor.lab.export import export_run, new_run_folder
+        from tutor.progress import data_dir
+
+        try:
+            folder = new_run_folder(data_dir(), self.session.settings)
+            paths = export_run(self.session, folder)
+            svg = folder / "lab.svg"
+            svg.write_text(self.app.export_screenshot(title=f"rnn-tutor lab · {folder.name}"),
+                           encoding="utf-8")
+            paths.append(svg)
+        except OSError as exc:
+            self._tell(f"could not export the run: {exc.strerror or exc}")
+            return
+        if self.app.is_web:
+            for path in paths:
+                self.app.deliver_text(path, save_filename=f"{folder.name}-{path.name}",
+                                      mime_type="image/svg+xml" if path.suffix == ".svg"
+                                      else None)
+        self._tell(f"exported to {_home_relative(folder)}")
 
     def _tell(self, message: str) -> None:
         self.session.notice = message
@@ -229,6 +279,13 @@ class LabPane(Widget):
             area.update(text)
             return
         self.query_one("#lab-sample", Static).update(text, layout=False)
+
+
+def _home_relative(path: Path) -> str:
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 def _wrap(parts: list[tuple[str, str]], sep: str, width: int | None) -> list[Text]:

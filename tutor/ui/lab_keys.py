@@ -40,6 +40,10 @@ LAB_BINDINGS = [
     Binding("x", "lab_compare", "Compare rnn, lstm, gru", show=False,
             tooltip="Compare mode: rnn, lstm and gru side by side"),
     Binding("g", "lab_next_chart", "More charts", tooltip="Next chart, when they do not all fit"),
+    Binding("R", "lab_reproduce", "Reproduce", show=False,
+            tooltip="The command line that reproduces this run; c copies it"),
+    Binding("E", "lab_export", "Export", show=False,
+            tooltip="Export the run: settings, every step (JSON Lines), an SVG screenshot"),
 ]
 
 
@@ -117,3 +121,9 @@ class LabActions:
 
     def action_lab_next_chart(self) -> None:
         self._view("next_chart")
+
+    def action_lab_reproduce(self) -> None:
+        self._view("show_reproduce")
+
+    def action_lab_export(self) -> None:
+        self._view("export_run")
