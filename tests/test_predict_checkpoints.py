@@ -207,3 +207,10 @@ def test_an_experiment_reads_only_its_own_generation_and_can_be_interrupted():
     done.absorb(update([1, 2], clipped=[True, False], generation=3))
     done.interrupt("too late")                   # a finished measurement stands
     assert done.state == "measured" and done.measurement.value == 0.5
+
+
+def test_the_tasks_without_accuracy_match_the_engine():
+    from tutor.engine.settings import TASKS
+    from tutor.engine.tasks import get_task
+    from tutor.lab.measures import NO_ACCURACY_TASKS
+    assert set(NO_ACCURACY_TASKS) == {t for t in TASKS if get_task(t).head == "regression"}

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .engine.settings import Settings
-from .engine.tasks import get_task
-from .lab.measures import MEASURES
+from .lab.measures import MEASURES, NO_ACCURACY_TASKS
 
 MAX_STEP = 3000          # a prediction's run must finish while the learner waits
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?%?"
@@ -100,7 +99,7 @@ def _measure(text: str, lineno: int, settings: Settings) -> tuple[str, int]:
     if measure.cells and settings.cell not in measure.cells:
         raise Invalid(f"line {lineno}: {name} exists only for cell {' or '.join(measure.cells)}, "
                        f"and this experiment runs {settings.cell}")
-    if measure.needs_accuracy and get_task(settings.task).head == "regression":
+    if measure.needs_accuracy and settings.task in NO_ACCURACY_TASKS:
         raise Invalid(f"line {lineno}: the {settings.task} task has no accuracy; "
                        "measure loss instead")
     return name, step

@@ -12,12 +12,15 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from .protocol import RunUpdate, Update
+if TYPE_CHECKING:      # lessons are validated against this vocabulary without loading NumPy
+    from .protocol import RunUpdate, Update
 
 WINDOW = 20            # "the 20-step mean", as the lessons and the lab's status speak of it
+# Tasks whose records have no accuracy (a regression head), as plain data; a test checks it
+# against tutor/engine/tasks.py.
+NO_ACCURACY_TASKS = ("adding",)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ class Measurement:
     def steps_needed(self) -> int:
         return max(1, self.step)
 
-    def absorb(self, u: RunUpdate) -> None:
+    def absorb(self, u: "RunUpdate") -> None:
         """Fold one update of the measured run (in order, as the session receives them)."""
         if self.finished:
             return
@@ -125,7 +128,7 @@ class Measurement:
     def _finish(self) -> None:
         name = self.measure.name
         if name in ("loss", "accuracy"):
-            value = float(np.mean(self._window))
+            value = math.fsum(self._window) / len(self._window)
         elif name == "max_grad_norm":
             value = self._max
         else:
@@ -144,10 +147,11 @@ class Measurement:
         if series is None:
             self.failed = f"this run records no {key}"
             return
-        g = np.asarray(series, dtype=np.float64)
-        with np.errstate(all="ignore"):
-            value = float(np.mean(g)) if name == "gate_mean" else \
-                (float(g[0] / g[-1]) if g[-1] > 0 else math.nan)
+        g = [float(x) for x in series]
+        if name == "gate_mean":
+            value = math.fsum(g) / len(g) if g else math.nan
+        else:
+            value = g[0] / g[-1] if g and g[-1] > 0 else math.nan
         if math.isfinite(value):
             self.value = value
         else:
@@ -163,7 +167,7 @@ class ExperimentRun:
         self.measurement = measurement
         self.interrupted: str | None = None
 
-    def absorb(self, update: Update) -> None:
+    def absorb(self, update: "Update") -> None:
         run = update.runs.get("main")
         if update.generation == self.generation and run is not None and self.interrupted is None:
             self.measurement.absorb(run)
