@@ -46,7 +46,7 @@ async def test_predict_run_and_graded_explanation_on_the_gru_lesson(data_dir):
         assert view.chosen == 1 and view.state in ("running", "solved")
         assert lab.session.generation == generation + 1 and not lab.session.paused
         record = saved_progress(data_dir)["answers"]["gru"]["gru-start"]
-        assert record == {"choice": 1, "correct": False, "tries": 1, "solved": False}
+        assert record["choice"] == 1                      # saved at once (a step-0 grade is quick)
 
         await wait_for(pilot, lambda: view.state == "solved", 30, "the experiment's grade")
         await pilot.pause()                               # the app saves on the Graded message
@@ -57,7 +57,7 @@ async def test_predict_run_and_graded_explanation_on_the_gru_lesson(data_dir):
         text = feedback(view)
         assert "Measured on the run: ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ = " in text
         assert f"{view.measured:.1e}" in text
-        assert "You predicted “In between, like the LSTM's: 10⁻⁶ to 10⁻².”" in text
+        assert "You predicted “In between, like the LSTM's: 10⁻⁶ to 10⁻²”" in text
         assert "halves the direct path" in text            # the explanation of the outcome
         assert "On your prediction: The LSTM starts" in text
         assert "measured otherwise" in view.border_title
@@ -87,11 +87,13 @@ async def test_a_run_changed_mid_experiment_is_not_graded_and_can_be_rerun(data_
         await pilot.pause()
         lab = app.lab_pane
         assert lab.settings.forget_bias == 3.0 and view.state == "running"
+        assert "step" in feedback(view) and "of 300" in feedback(view)
+        assert saved_progress(data_dir)["answers"]["forget-bias"]["bias3-accuracy"] == {
+            "choice": 2, "correct": False, "tries": 1, "solved": False}   # committed, ungraded
         lab.session.reseed()                               # the learner presses d mid-run
         await wait_for(pilot, lambda: view.state == "predicted", 10, "the interruption")
         assert "not measured: the lab's settings changed during the experiment" in feedback(view)
-        assert "answers" not in saved_progress(data_dir) or \
-            not saved_progress(data_dir)["answers"]["forget-bias"]["bias3-accuracy"]["solved"]
+        assert not saved_progress(data_dir)["answers"]["forget-bias"]["bias3-accuracy"]["solved"]
         await pilot.press("enter")                         # run it again, same prediction
         await pilot.pause()
         assert view.state == "running" and lab.settings.seed == app.current_lesson.settings.seed

@@ -129,8 +129,8 @@ class PredictView(CheckpointView):
         experiment = self.checkpoint.experiment
         measure = MEASURES[experiment.measure]
         changes = " ".join(f"{k}={v}" for k, v in experiment.changes)
-        run = f"the preset with {changes}" if changes else "the lesson's preset"
-        return f"Experiment: {run}; measured: {measure.label} at step {experiment.step}."
+        run = f"the lesson's preset with {changes}" if changes else "the lesson's preset"
+        return f"Experiment: {run}, from step 0. Measured: {measure.label} {_when(experiment)}."
 
     def _refresh_view(self) -> None:
         if not self.children:
@@ -183,26 +183,41 @@ class PredictView(CheckpointView):
         if state == "solved":
             measure = MEASURES[experiment.measure]
             value = describe_value(measure, self.measured)
-            lines = [f"Measured on the run: {measure.label} = {value} at step {experiment.step}."]
+            lines = [f"Measured on the run: {measure.label} = {value} {_when(experiment)}."]
             if outcome == self.chosen:
                 lines.append(f"{RIGHT_MARK} Your prediction was right.")
             else:
-                lines.append(f"{WRONG_MARK} You predicted “{chosen}”; the run showed "
-                             f"“{options[outcome].text}”.")
+                lines.append(f"{WRONG_MARK} You predicted “{_bare(chosen)}”; the run showed "
+                             f"“{_bare(options[outcome].text)}”.")
             lines.append(options[outcome].feedback)
             if outcome != self.chosen:
                 lines.append(f"On your prediction: {options[self.chosen].feedback}")
+            if experiment.changes:
+                lines.append("The lab keeps the experiment's settings; 0 returns to the preset.")
             return "\n\n".join(lines), "-right" if outcome == self.chosen else "-wrong"
         if state == "running":
             m = self.run.measurement
             where = " (v shows the lab)" if getattr(self.app, "narrow", False) else ""
             progress = f"step {m.seen} of {m.steps_needed}"
-            text = f"You predicted “{chosen}”. The lab is running the experiment{where}: {progress}."
+            text = (f"You predicted “{_bare(chosen)}”. The lab is running the experiment{where}: "
+                    f"{progress}.")
             if self.problem:
                 text += f"\n{self.problem}"
             return text, ""
-        return (self.problem or f"You predicted “{chosen}”. Press enter to run the experiment."), \
+        return (self.problem or
+                f"You predicted “{_bare(chosen)}”. Press enter to run the experiment."), \
             "-wrong" if self.problem else ""
+
+
+def _bare(text: str) -> str:
+    """An option quoted inside a sentence, without its own full stop."""
+    return text[:-1] if text.endswith(".") else text
+
+
+def _when(experiment) -> str:
+    if experiment.measure in ("max_grad_norm", "clipped_share"):
+        return f"over steps 1 to {experiment.step}"
+    return f"at step {experiment.step}"
 
 
 class PredictionHandlers:
