@@ -1240,7 +1240,7 @@ def _register_prediction(slug: str, checkpoint) -> None:
     text = (f"predict {checkpoint.id}: {experiment.measure} at step {experiment.step} is "
             f"{band.describe()}, {need:g}{'×' if measure.scale == 'log' else ''} inside")
 
-    @each_seed(slug, f"predict-{checkpoint.id}", text)
+    @each_seed(slug, f"prediction-{checkpoint.id}", text)
     def _(lesson, seed, full):
         cp = next(c for c in lesson.checkpoints if c.id == checkpoint.id)
         m = measure_prediction(cp.experiment.settings.replace(seed=seed), cp.experiment.measure,
