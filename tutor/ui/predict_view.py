@@ -163,7 +163,8 @@ class PredictView(CheckpointView):
             feedback.set_classes("cp-feedback")
         self.set_class(state == "solved", "-solved")
         right = outcome is not None and outcome == self.chosen
-        status = {"solved": f"{RIGHT_MARK} predicted" if right else f"{WRONG_MARK} measured otherwise",
+        status = {"solved": f"{RIGHT_MARK} predicted" if right
+                  else f"{WRONG_MARK} measured otherwise",
                   "running": "running…", "predicted": "not yet run",
                   "unanswered": "predict"}[state]
         self.border_title = f"Checkpoint {self.number}/{self.total} · {status}"
@@ -172,7 +173,7 @@ class PredictView(CheckpointView):
         elif state in ("unanswered", "predicted"):
             self.border_subtitle = "↑↓ choose · enter predict and run · tab leave"
         else:
-            self.border_subtitle = "↑↓ read · tab leave"
+            self.border_subtitle = ("graded" if state == "solved" else "running") + " · tab leave"
 
     def _feedback(self, state: str, outcome: int | None) -> tuple[str, str]:
         options = self.checkpoint.options
