@@ -244,3 +244,22 @@ def test_training_is_held_off_screen_and_picks_up_when_shown():
         wait(s, lambda: main(s).step > held_at)
     finally:
         s.close()
+
+
+def test_an_experiment_is_measured_from_its_own_run_and_ended_by_another_verb(session):
+    s = session(paused=True)
+    s.start()
+    s.toggle_compare()
+    experiment = s.run_experiment(FAST.replace(seq_len=20), "clipped_share", 30)
+    assert not s.paused and not s.compare and s.settings.seq_len == 20
+    assert experiment.generation == s.generation and experiment.state == "running"
+    wait(s, lambda: experiment.state != "running")
+    assert experiment.state == "measured" and experiment.measurement.value == 0.0  # clip off
+    assert main(s).step >= 30                              # the lab's own run, still going
+
+    loss = s.run_experiment(FAST, "loss", 3000)
+    s.reseed()                                             # the learner changes the run
+    assert loss.state == "interrupted" and s.experiment is None
+    assert loss.interrupted == "the lab's settings changed during the experiment"
+    s.poll()
+    assert loss.measurement.seen == 0 or loss.measurement.seen < 3000

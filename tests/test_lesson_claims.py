@@ -23,6 +23,9 @@ import pytest
 
 from tutor.engine import Run, Settings
 from tutor.engine.init import spectral_radius
+from tutor.engine.run import PER_STEP_FIELDS
+from tutor.lab.measures import MEASURES, Measurement, describe_value
+from tutor.lab.protocol import RunUpdate
 from tutor.lab.mechanism import first_half_share, predicted_grad_norms
 from tutor.lessons import Lesson, load_lessons
 
@@ -1257,6 +1260,69 @@ def _(lesson, seed, full):
         ok &= at is not None
         shown.append(f"{cell} {at if at else 'no'}")
     return ok, ", ".join(shown)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prediction checkpoints: the option a lesson marks '+' must be the one the run measures, with
+# margin, on every seed. The measurement is folded by the lab's own `Measurement` from the same
+# RunUpdates the training process sends the lab, here built from a headless engine run.
+
+LOG_MARGIN = 3.0          # a log-scale value sits at least this factor inside its range
+LINEAR_MARGIN = 0.04      # a linear one (accuracy, gate, share, loss) this far inside
+
+
+def measure_prediction(settings: Settings, name: str, step: int) -> Measurement:
+    run, measurement, first = Run(settings), Measurement(name, step), None
+    while not measurement.finished and not run.diverged:
+        with np.errstate(all="ignore"):
+            rec = run.step()
+        per_step = {f: getattr(rec, f) for f in PER_STEP_FIELDS if getattr(rec, f) is not None}
+        first = first or per_step
+        measurement.absorb(RunUpdate(
+            "main", run.settings, run.baseline, steps=[rec.step], loss=[float(rec.loss)],
+            accuracy=[None if rec.accuracy is None else float(rec.accuracy)],
+            grad_norm=[float(rec.grad_norm)], clipped=[bool(rec.clipped)], first=first,
+            latest=per_step, step=run.steps, status=run.status, diverged_at=run.diverged_at))
+    return measurement
+
+
+def band_margin(scale: str, band, value: float) -> float:
+    """How far inside its range a value is: a factor (log scale) or a difference (linear)."""
+    if math.isinf(value):
+        return math.inf if band.high is None else -math.inf
+    edges = [e for e in (band.low, band.high) if e is not None]
+    if scale == "log":
+        if value <= 0 or any(e <= 0 for e in edges):
+            return -math.inf
+        return min(max(value / e, e / value) for e in edges)
+    return min(abs(value - e) for e in edges)
+
+
+def _register_prediction(slug: str, checkpoint) -> None:
+    experiment = checkpoint.experiment
+    measure = MEASURES[experiment.measure]
+    expected = next(i for i, o in enumerate(checkpoint.options) if o.correct)
+    band = checkpoint.options[expected].band
+    need = LOG_MARGIN if measure.scale == "log" else LINEAR_MARGIN
+    text = (f"predict {checkpoint.id}: {experiment.measure} at step {experiment.step} is "
+            f"{band.describe()}, {need:g}{'×' if measure.scale == 'log' else ''} inside")
+
+    @each_seed(slug, f"prediction-{checkpoint.id}", text)
+    def _(lesson, seed, full):
+        cp = next(c for c in lesson.checkpoints if c.id == checkpoint.id)
+        m = measure_prediction(cp.experiment.settings.replace(seed=seed), cp.experiment.measure,
+                               cp.experiment.step)
+        if m.value is None:
+            return False, f"not measured: {m.failed}"
+        margin = band_margin(measure.scale, band, m.value)
+        return cp.outcome(m.value) == expected and margin >= need, \
+            f"{describe_value(measure, m.value)} (margin {margin:.2g})"
+
+
+for _lesson in load_lessons(LESSONS_DIR).lessons:
+    for _checkpoint in _lesson.checkpoints:
+        if _checkpoint.predicts:
+            _register_prediction(_lesson.slug, _checkpoint)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -290,7 +290,9 @@ def _parse(text: str, path: Path, number: int, slug: str) -> Lesson:
     except SettingsError as e:
         raise Invalid(f"{_culprit(preset, raw, str(e))}: {e}") from None
 
-    parts, checkpoints, body_dirty, warnings = parse_body(lines[end + 1:], first_line=end + 2)
+    settings_for = _experiment_settings(settings) if mode == "train" else None
+    parts, checkpoints, body_dirty, warnings = parse_body(lines[end + 1:], first_line=end + 2,
+                                                          settings_for=settings_for)
     lab = {"train": lambda: TrainLab(settings, values.get("budget")),
            "worked": lambda: WorkedLab(values.get("worked_cell", "rnn")),
            "map": lambda: MapLab(values.get("map"), values.get("map_w"), values.get("map_b"),
@@ -303,6 +305,25 @@ def _parse(text: str, path: Path, number: int, slug: str) -> Lesson:
     if dirty or body_dirty:
         lesson.warnings.insert(0, CONTROL_WARNING)
     return lesson
+
+
+def _experiment_settings(preset: Settings):
+    """A ```predict block's `run:` changes, converted like front matter and applied to the
+    lesson's preset."""
+    def settings_for(raw: dict[str, tuple[str, int]]) -> Settings:
+        changes = {}
+        for key, (value, lineno) in raw.items():
+            if key not in SETTINGS_KINDS:
+                hint = _suggest(key)
+                hint = f"; did you mean {hint!r}?" if hint in SETTINGS_KINDS else ""
+                raise Invalid(f"line {lineno}: run: {quote(key)} is not a lab setting{hint}")
+            changes[key] = _convert(key, value, lineno)
+        try:
+            return preset.replace(**changes).validated()
+        except SettingsError as e:
+            line = next(iter(raw.values()))[1] if raw else None
+            raise Invalid(f"line {line}: run: {e}" if line else f"run: {e}") from None
+    return settings_for
 
 
 def _read_front_matter(lines: list[str], first_line: int) -> dict[str, tuple[str, int]]:

@@ -22,6 +22,7 @@ from tutor.engine.settings import (MAX_CLIP, MAX_LR, MAX_SEED, MAX_SEQ_LEN, TASK
 
 from .ending import DEFAULT_BUDGET, MIN_WINDOW, PlateauTest
 from .history import LabHistory
+from .measures import ExperimentRun, Measurement
 from .protocol import Error, Limit, Live, Pace, Pause, Start, Step, Update
 from .worker import PACES, TrainerProcess
 
@@ -62,6 +63,7 @@ class LabSession:
         self.started = False
         self.closed = False
         self._early_steps = 0
+        self.experiment: ExperimentRun | None = None     # a prediction checkpoint's run
         self.on_change: Callable[[], None] = lambda: None
 
     # ---- lifecycle --------------------------------------------------------------------------------
@@ -98,15 +100,19 @@ class LabSession:
         for message in self.trainer.poll():
             if isinstance(message, Error):
                 self.notice = message.message
+                self._end_experiment(message.message)
                 changed = True
-            elif isinstance(message, Update) and self.history.absorb(message):
-                changed = True
-                for name, run in message.runs.items():
-                    test = self.plateau.get(name)
-                    if test is None:
-                        test = self.plateau[name] = PlateauTest(run.baseline.loss)
-                    for loss in run.loss:
-                        test.add(loss)
+            elif isinstance(message, Update):
+                if self.experiment is not None:
+                    self.experiment.absorb(message)
+                if self.history.absorb(message):
+                    changed = True
+                    for name, run in message.runs.items():
+                        test = self.plateau.get(name)
+                        if test is None:
+                            test = self.plateau[name] = PlateauTest(run.baseline.loss)
+                        for loss in run.loss:
+                            test.add(loss)
         if self.ended is None and self._check_end():
             changed = True
         return changed
@@ -167,6 +173,7 @@ class LabSession:
         """Take new settings. Fresh unless only live fields changed (or `fresh` says so); a fresh
         run's `label` names the previous run, whose loss stays on the chart in grey."""
         old_runs, old = self.runs(), self.settings
+        self._end_experiment("the lab's settings changed during the experiment")
         self.settings = settings.validated()
         new_runs = self.runs()
         if fresh is None:
@@ -199,6 +206,22 @@ class LabSession:
         self.compare = False
         self.clip_threshold = _threshold_of(self.preset)
         self._apply(self.preset, fresh=True)
+
+    def run_experiment(self, settings: Settings, measure: str, step: int) -> ExperimentRun:
+        """A prediction's experiment: a fresh run of `settings` (training resumes if paused),
+        whose own updates fold the declared measurement. Any other verb that changes the run
+        ends it, unmeasured."""
+        self.compare = False
+        self._apply(settings, difference(self.settings, settings), fresh=True)
+        self.experiment = ExperimentRun(self.generation, Measurement(measure, step))
+        if self.paused:
+            self.toggle_pause()
+        return self.experiment
+
+    def _end_experiment(self, why: str) -> None:
+        if self.experiment is not None:
+            self.experiment.interrupt(why)
+            self.experiment = None
 
     def restore_preset(self) -> None:
         self.load_preset(self.preset, self.budget)
