@@ -1199,10 +1199,16 @@ PREDICT_TEXT = ("i grew up in brazil . on friday my cousin sold the old bike . i
 
 
 def _predict_after(lesson, seed, cell, steps):
-    """What `rnn-tutor predict` prints for PREDICT_TEXT after `rnn-tutor train ... --steps`."""
+    """What `rnn-tutor predict` prints for PREDICT_TEXT after `rnn-tutor train --task language
+    --cell CELL --seq-len 30 --steps STEPS --seed SEED` (the command line's defaults for the task,
+    which the lesson's commands use, not the lab's preset)."""
+    from tutor import cli
     from tutor.engine.model import Model
     from tutor.engine.predict import predict_next, split_words
-    settings = preset(lesson, seed, cell=cell)
+    args = cli.build_parser().parse_args(
+        ["train", "--task", "language", "--cell", cell, "--seq-len", "30", "--steps", str(steps),
+         "--seed", str(seed)])
+    settings = cli.settings_from(args)
     run = trace(settings, steps).run
     if run.steps != steps:                    # trained further by another claim: train afresh
         run = Run(settings)
@@ -1232,6 +1238,46 @@ def _(lesson, seed, full):
           and all(n["word"] in languages and n["p"] < 0.2 for n in rnn["next"]) and ratio > 50)
     return ok, (f"lstm {top['word']} {top['p']:.2f}, rnn top {rnn['next'][0]['p']:.2f}, "
                 f"fluent/brazil {ratio:.0f}×")
+
+
+def _autocomplete_after(lesson, seed, cell, steps):
+    """The prompt's answer (the worker's `predict_runs` calls the same `predict_next`) for its
+    first sentence with each of the ten countries, after `steps` steps at the lab's preset."""
+    from tutor.engine.grammar import PAIRS
+    from tutor.engine.predict import predict_next, split_words
+    from tutor.lab.autocomplete import EXAMPLE
+    settings = preset(lesson, seed, cell=cell)
+    run = trace(settings, steps).run
+    if run.steps != steps:                    # trained further by another claim: train afresh
+        run = Run(settings)
+        for _ in range(steps):
+            run.step()
+    return {country: (language, predict_next(run.model, run.task,
+                                             split_words(EXAMPLE.replace("brazil", country))))
+            for country, language in PAIRS}
+
+
+@each_seed("language", "autocomplete-follows-the-country",
+           "the prompt's sentence with each of the ten countries: at step 150 the LSTM's top three "
+           "are languages, none above 0.5; after 1,500 steps its top word is the country's "
+           "language with p > 0.9 for all ten, while the RNN's top word is one language for all "
+           "ten, below 0.35", fast=False)
+def _(lesson, seed, full):
+    from tutor.engine.grammar import PAIRS
+    languages = {lang for _, lang in PAIRS}
+    early = _autocomplete_after(lesson, seed, "lstm", 150)
+    unsure = all(n["word"] in languages and n["p"] <= 0.5
+                 for _, a in early.values() for n in a["next"])
+    lstm = _autocomplete_after(lesson, seed, "lstm", 1500)
+    right = sum(a["next"][0]["word"] == lang and a["next"][0]["p"] > 0.9
+                for lang, a in lstm.values())
+    rnn = _autocomplete_after(lesson, seed, "rnn", 1500)
+    rnn_tops = {a["next"][0]["word"] for _, a in rnn.values()}
+    rnn_p = max(a["next"][0]["p"] for _, a in rnn.values())
+    ok = unsure and right == 10 and len(rnn_tops) == 1 and rnn_tops <= languages and rnn_p < 0.35
+    early_p = max(n["p"] for _, a in early.values() for n in a["next"])
+    return ok, (f"step 150 top p ≤ {early_p:.2f}{'' if unsure else ' (not all languages)'}; "
+                f"lstm {right}/10 right; rnn tops {sorted(rnn_tops)} p ≤ {rnn_p:.2f}")
 
 
 @across_seeds("language", "lstm-learns-rnn-does-not",

@@ -36,6 +36,16 @@ def vocabulary(task: Task) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     return tuple(words), tuple(outputs)
 
 
+def split_known(task: Task, words: list[str]) -> tuple[list[str], list[str]]:
+    """The words the task knows, in order, and the ones it does not (each once, in order)."""
+    known = vocabulary(task)
+    if known is None:
+        raise ValueError(f"the {task.name} task does not take words")
+    vocab = set(known[0])
+    unknown = [w for w in dict.fromkeys(words) if w not in vocab]
+    return [w for w in words if w in vocab], unknown
+
+
 def encode(task: Task, words: list[str]) -> np.ndarray:
     """(T, I) one-hot rows in float64; UnknownWord names the first word the task does not know."""
     known = vocabulary(task)

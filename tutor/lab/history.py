@@ -69,6 +69,7 @@ class RunHistory:
         self.baseline: Baseline | None = None        # from the first update
         self.loss = BoundedSeries()
         self.accuracy = BoundedSeries()
+        self.long_range_loss = BoundedSeries()
         self.log_grad_norm = BoundedSeries()
         self.events: deque[tuple[int, str]] = deque(maxlen=MAX_EVENTS)
         self.latest: dict[str, np.ndarray] = {}     # per-step arrays of the newest step
@@ -94,8 +95,12 @@ class RunHistory:
     def absorb(self, u: RunUpdate) -> None:
         self.log.absorb(u)
         if u.steps:
-            for step, loss, acc, norm in zip(u.steps, u.loss, u.accuracy, u.grad_norm):
+            long_range = u.long_range_loss or [None] * len(u.steps)
+            for step, loss, acc, norm, focus in zip(u.steps, u.loss, u.accuracy, u.grad_norm,
+                                                     long_range):
                 self.loss.add(step, loss)
+                if focus is not None:
+                    self.long_range_loss.add(step, focus)
                 if acc is not None:
                     self.accuracy.add(step, acc)
                 if norm is not None and math.isfinite(norm) and norm > 0:
@@ -122,6 +127,12 @@ class RunHistory:
         self.status, self.diverged_at, self.done = u.status, u.diverged_at, u.done
 
     @property
+    def charted_loss(self) -> BoundedSeries:
+        """The loss the lab charts: on the long-range word where the task measures one (its
+        baseline is that word's input-blind guess), else the training loss."""
+        return self.long_range_loss if len(self.long_range_loss) else self.loss
+
+    @property
     def clipped_share(self) -> float:
         return sum(self.recent_clipped) / len(self.recent_clipped) if self.recent_clipped else 0.0
 
@@ -141,8 +152,8 @@ class LabHistory:
         """A fresh generation. With a label, the single run's loss so far stays as a grey ghost
         so the learner can compare before and after the change."""
         old = self.runs.get("main")
-        if ghost_label and old is not None and len(old.loss) > 1 and len(runs) == 1:
-            xs, ys = old.loss.points()
+        if ghost_label and old is not None and len(old.charted_loss) > 1 and len(runs) == 1:
+            xs, ys = old.charted_loss.points()
             self.ghost = (ghost_label, xs, ys)
         else:
             self.ghost = None

@@ -1,6 +1,7 @@
 """The worker protocol: typed messages between a lab session and its training process.
 
-Commands go to the child; `Update` and `Error` come back. Every per-timestep metric travels under
+Commands go to the child; `Update` and `Error` come back, and a `Prediction` answers each
+`Predict` (autocomplete from the live weights). Every per-timestep metric travels under
 the name the engine's `StepRecord` gives it (`grad_norm_per_step`, `gate_per_step`, ...), in
 `RunUpdate.latest` (the newest step's) and `RunUpdate.first` (step 1's, at the initial weights),
 and keeps that name in the lab's history and charts.
@@ -59,7 +60,16 @@ class Stop:
     """Leave the loop; the process exits."""
 
 
-Command = Union[Start, Live, Pause, Step, Pace, Limit, Stop]
+@dataclass(frozen=True)
+class Predict:
+    """Autocomplete: each run's next word after `text`, from its weights as they are now (training
+    goes on). Answered at once with a `Prediction` carrying the same `request`."""
+    generation: int
+    request: int
+    text: str
+
+
+Command = Union[Start, Live, Pause, Step, Pace, Limit, Stop, Predict]
 
 
 # ---- messages: training process -> session ---------------------------------------------------------
@@ -73,6 +83,8 @@ class RunUpdate:
     steps: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     accuracy: list[float | None] = field(default_factory=list)
+    # the loss on the long-range word alone (the language task's language word), else None
+    long_range_loss: list[float | None] = field(default_factory=list)
     grad_norm: list[float] = field(default_factory=list)
     clipped: list[bool] = field(default_factory=list)
     elapsed_s: list[float] = field(default_factory=list)
@@ -93,6 +105,7 @@ class RunUpdate:
         self.steps += newer.steps
         self.loss += newer.loss
         self.accuracy += newer.accuracy
+        self.long_range_loss += newer.long_range_loss
         self.grad_norm += newer.grad_norm
         self.clipped += newer.clipped
         self.elapsed_s += newer.elapsed_s
@@ -127,4 +140,40 @@ class Error:
     message: str
 
 
-Message = Union[Update, Error]
+@dataclass(frozen=True)
+class NextWord:
+    word: str
+    p: float
+
+
+@dataclass(frozen=True)
+class WordSensitivity:
+    """‖∂ log p(top word) / ∂x_t‖ for one input word, as `rnn-tutor predict` reports it."""
+    word: str
+    grad_norm: float
+
+
+@dataclass(frozen=True)
+class RunPrediction:
+    """One run's answer: its three likeliest next words and each input word's sensitivity.
+    Empty when the run has diverged (its weights are not finite)."""
+    step: int                              # the weights are those after this many steps
+    next: tuple[NextWord, ...] = ()
+    sensitivity: tuple[WordSensitivity, ...] = ()
+    status: str = "ok"                     # "ok" or "diverged"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The answer to `Predict`. `words` are the typed words the models read; `unknown` the typed
+    words outside the task's vocabulary, left out; `message` says why nothing was predicted
+    (no words left, a task that does not take words), else it is empty."""
+    generation: int
+    request: int
+    words: tuple[str, ...]
+    unknown: tuple[str, ...]
+    runs: Mapping[str, RunPrediction]
+    message: str = ""
+
+
+Message = Union[Update, Error, Prediction]

@@ -20,10 +20,12 @@ from typing import Callable
 from tutor.engine.settings import (MAX_CLIP, MAX_LR, MAX_SEED, MAX_SEQ_LEN, TASK_MIN_LEN,
                                    Settings)
 
+from .autocomplete import offers_autocomplete
 from .ending import DEFAULT_BUDGET, MIN_WINDOW, PlateauTest
 from .history import LabHistory
 from .measures import ExperimentRun, Measurement
-from .protocol import Error, Limit, Live, Pace, Pause, Start, Step, Update
+from .protocol import (Error, Limit, Live, Pace, Pause, Predict, Prediction, Start, Step,
+                       Update)
 from .worker import PACES, TrainerProcess
 
 COMPARE_CELLS = ("rnn", "lstm", "gru")
@@ -64,6 +66,8 @@ class LabSession:
         self.closed = False
         self._early_steps = 0
         self.experiment: ExperimentRun | None = None     # a prediction checkpoint's run
+        self.prediction: Prediction | None = None   # the newest autocomplete answer
+        self._request = 0
         self.on_change: Callable[[], None] = lambda: None
 
     # ---- lifecycle --------------------------------------------------------------------------------
@@ -113,9 +117,35 @@ class LabSession:
                             test = self.plateau[name] = PlateauTest(run.baseline.loss)
                         for loss in run.loss:
                             test.add(loss)
+            elif isinstance(message, Prediction) and message.generation == self.generation:
+                self.prediction = message
+                changed = True
         if self.ended is None and self._check_end():
             changed = True
         return changed
+
+    # ---- autocomplete -----------------------------------------------------------------------------
+    @property
+    def autocomplete_refusal(self) -> str | None:
+        """Why autocomplete is not offered here (one line), or None when it is."""
+        task = self.settings.task
+        if not offers_autocomplete(task):
+            return f"autocomplete needs the language task; this lab trains {task}"
+        return None
+
+    def ask(self, text: str) -> bool:
+        """Ask the live runs for the next word after `text`; the answer arrives in `poll` as
+        `prediction`. False, with a notice, when autocomplete is not offered or nothing trains."""
+        refusal = self.autocomplete_refusal
+        if refusal is None and not (self.started and self.trainer.alive):
+            refusal = "the training process is not running; press r to restart it"
+        if refusal is not None:
+            self._tell(refusal)
+            return False
+        self._request += 1
+        self.trainer.send(Predict(self.generation, self._request, text))
+        return True
+
 
     # ---- ending by itself, and being off screen -----------------------------------------------------
     @property

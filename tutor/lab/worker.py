@@ -27,8 +27,9 @@ from tutor.blas import ONE_THREAD
 from tutor.engine.run import PER_STEP_FIELDS, Run
 from tutor.engine.settings import Settings
 
-from .protocol import (Command, Error, Limit, Live, Message, Pace, Pause, RunUpdate, Start, Step,
-                       Stop, Update)
+from .autocomplete import predict_runs
+from .protocol import (Command, Error, Limit, Live, Message, Pace, Pause, Predict, RunUpdate, Start,
+                       Step, Stop, Update)
 
 PACES = (None, 50.0, 10.0, 2.0)   # steps per second per run; None is full speed
 DEFAULT_SEND_HZ = 15.0
@@ -198,6 +199,8 @@ class _RunState:
         p.steps.append(rec.step)
         p.loss.append(float(rec.loss))
         p.accuracy.append(None if rec.accuracy is None else float(rec.accuracy))
+        p.long_range_loss.append(None if rec.long_range_loss is None
+                                 else float(rec.long_range_loss))
         p.grad_norm.append(float(rec.grad_norm))
         p.clipped.append(bool(rec.clipped))
         p.elapsed_s.append(float(rec.elapsed_s))
@@ -291,6 +294,10 @@ class _Trainer:
             case Pace(steps_per_s):
                 self.pace = steps_per_s
                 self._reset_rates()
+            case Predict():
+                runs = {name: state.run for name, state in self.runs.items()}
+                self.conn.send(predict_runs(command, self.generation, runs))
+                return                  # an answer, not news of training
         self.urgent = True
 
     def _reset_rates(self) -> None:

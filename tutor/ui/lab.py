@@ -195,6 +195,14 @@ class LabPane(Widget):
                                       else None)
         self._tell(f"exported to {_home_relative(folder)}")
 
+    def open_autocomplete(self) -> None:
+        refusal = self.session.autocomplete_refusal
+        if refusal is not None:
+            self._tell(refusal)
+            return
+        from .autocomplete_screen import AutocompleteScreen
+        self.app.push_screen(AutocompleteScreen(self.session))
+
     def _tell(self, message: str) -> None:
         self.session.notice = message
         self._show_status()

@@ -15,6 +15,8 @@ from .chart_base import (CELL_COLOR, CELL_MARKER, DIVERGED, EVENT, INITIAL, MARK
 from .mechanism_charts import LocalFactorChart, UpdateShareChart
 
 class LossChart(LabChart):
+    """The training loss against the input-blind baseline; for a task that scores one long-range
+    word (language), the loss on that word alone, which is what the baseline is the guess of."""
     title = "loss"
 
     def data_key(self):
@@ -25,12 +27,13 @@ class LossChart(LabChart):
     def draw(self, width, height):
         h = self.history
         runs = list(h.runs.values())
-        if not runs or not any(len(r.loss) for r in runs):
+        if not runs or not any(len(r.charted_loss) for r in runs):
             return None
         baseline = runs[0].baseline.loss
+        focused = any(len(r.long_range_loss) for r in runs)
         all_y, last_x = [baseline], 1.0
         for run in runs:
-            xs, ys = run.loss.points()
+            xs, ys = run.charted_loss.points()
             all_y += ys
             last_x = max([last_x] + xs)
         ghost = h.ghost
@@ -40,17 +43,21 @@ class LossChart(LabChart):
         top = nice_ceil(max(1.2 * baseline, float(np.quantile(all_y, 0.98))))
         self._xaxis_steps(last_x, width)
         self._yaxis_linear(0.0, top, height)
-        legend = Legend(self.title)
+        legend = Legend(f"loss: {runs[0].settings.task} word" if focused else self.title)
         if ghost is not None:
             gx, gy = aggregate(ghost[1], ghost[2], width)
             self._line(gx, [min(y, top) for y in gy], INITIAL, marker="·")
         self._hline(baseline, REFERENCE)
         for run in runs:
-            xs, ys = aggregate(*run.loss.points(), 2 * width)
+            xs, ys = aggregate(*run.charted_loss.points(), 2 * width)
             marker = CELL_MARKER[run.cell] if h.compare else "braille"
             self._line(xs, [min(y, top) for y in ys], CELL_COLOR[run.cell], marker)
             legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell], run.cell)
-        legend.add("─", REFERENCE, f"baseline {baseline:.3g}", "baseline", "")
+        if focused:
+            legend.add("─", REFERENCE, f"blind guess {baseline:.3g}", f"guess {baseline:.3g}",
+                       "")
+        else:
+            legend.add("─", REFERENCE, f"baseline {baseline:.3g}", "baseline", "")
         if ghost is not None:
             legend.add("·", INITIAL, f"before: {ghost[0]}", tight=f"was {ghost[0]}")
         _mark_events(self, runs, legend)

@@ -39,6 +39,8 @@ LAB_BINDINGS = [
     Binding("d", "lab_reseed", "New seed", show=False, tooltip="New seed (a fresh run)"),
     Binding("x", "lab_compare", "Compare rnn, lstm, gru", show=False,
             tooltip="Compare mode: rnn, lstm and gru side by side"),
+    Binding("a", "lab_autocomplete", "Autocomplete", show=False,
+            tooltip="Autocomplete (language task): the live model's next word"),
     Binding("g", "lab_next_chart", "More charts", tooltip="Next chart, when they do not all fit"),
     Binding("R", "lab_reproduce", "Reproduce", show=False,
             tooltip="The command line that reproduces this run; c copies it"),
@@ -127,3 +129,6 @@ class LabActions:
 
     def action_lab_export(self) -> None:
         self._view("export_run")
+
+    def action_lab_autocomplete(self) -> None:
+        self._view("open_autocomplete")
