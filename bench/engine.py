@@ -20,7 +20,10 @@ contender alike, each figure the median of repeated timings:
 - that the engine and PyTorch agree, in float64, on the loss, every parameter's gradient and
   the per-step norms, with the engine's weights taken from the torch modules by PyTorch's
   names (`Model.from_arrays`), for every cell and head;
-- the engine at the lessons' shapes: batch 32, hidden 32, T = 50 and T = 200.
+- the engine at the lessons' shapes: batch 32, hidden 32, T = 50 and T = 200;
+- at those shapes, the price of the per-step mechanism metrics (‖∂L/∂x_t‖, each step's share of
+  the gradient, the state Jacobian's norms): a step without them, with them kept but not asked
+  for, with them made at every step, and one Jacobian request.
 
     python bench/engine.py --cells lstm --runs 10
 
@@ -66,19 +69,31 @@ APP = dict(batch=32, hidden=32, task="adding")
 # ---- contenders: each has step(), one training step on a fresh batch ----
 
 class EngineRunner:
+    """metrics: "off" (the cells make no per-step mechanism metrics: the engine as it was
+    before them), "kept" (each pass keeps what they need, nobody asks: a lab step between two
+    updates) or "every step" (input_grad_norm_per_step and param_grad_norm_per_step made at
+    every step, as `rnn-tutor train --log-every 1` does, without the Jacobian)."""
     label = "engine"
 
-    def __init__(self, cell, task, batch, seq_len, hidden, seed=0):
+    def __init__(self, cell, task, batch, seq_len, hidden, seed=0, metrics="kept"):
         self.settings = Settings(cell=cell, task=task, batch=batch, seq_len=seq_len,
                                  hidden=hidden, seed=seed)
+        self.metrics = metrics
+        self.fresh()
+
+    def fresh(self):
         self.run = Run(self.settings)
+        self.run.model.cell.step_metrics = self.metrics != "off"
 
     def step(self):
         rec = self.run.step()
         if rec is None:                     # never expected here; keep timing something real
-            self.run = Run(self.settings)
+            self.fresh()
             rec = self.run.step()
         assert rec.grad_norm_per_step.shape == (self.settings.seq_len,)
+        if self.metrics == "every step":
+            self.run.attach_mechanism(rec, jacobian=False)
+            assert rec.param_grad_norm_per_step.shape == (self.settings.seq_len,)
 
 
 def _torch_modules(cell, I, H, O, fused, dtype, seed):
@@ -180,6 +195,33 @@ def time_interleaved(runners, repeats, target_s):
                 r.step()
             rates[k].append(n / (clock() - t0))
     return [statistics.median(x) for x in rates]
+
+
+def mechanism_costs(cells, repeats, seconds):
+    """The per-step mechanism metrics' price at the lessons' shapes, all timed in this run."""
+    print(f"\nThe mechanism metrics at the lessons' shapes (batch {APP['batch']}, hidden "
+          f"{APP['hidden']}, {APP['task']}): ms per training step, median of {repeats} "
+          "interleaved timings, and the ratio to the step without them")
+    print(f"{'cell':5} {'T':>4} {'without':>8} {'kept':>15} {'every step':>15} "
+          f"{'Jacobian':>9}")
+    modes = ("off", "kept", "every step")
+    for cell in cells:
+        for T in (50, 200):
+            runners = [EngineRunner(cell, seq_len=T, metrics=m, **APP) for m in modes]
+            off, kept, every = (1e3 / r for r in time_interleaved(runners, repeats, seconds))
+            p = runners[1].run.last_pass
+            jac = []
+            for _ in range(5):
+                t0 = time.process_time()
+                p.jacobian_norm_per_step(0)
+                jac.append(time.process_time() - t0)
+            print(f"{cell:5} {T:4} {off:8.3f} {kept:8.3f} (×{kept / off:.2f}) "
+                  f"{every:8.3f} (×{every / off:.2f}) {statistics.median(jac) * 1e3:9.2f}",
+                  flush=True)
+    print("without: the cells make no metrics (the engine before them); kept: each pass keeps "
+          "what they need and nobody asks (a lab step between two updates); every step: "
+          "input_grad_norm_per_step and param_grad_norm_per_step made at every step; Jacobian: "
+          "ms per jacobian_norm_per_step call, made only on request")
 
 
 # ---- the matrix-multiply floor ----
@@ -322,6 +364,8 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=1,
                     help="repeat the main comparison in this many fresh processes (default 1)")
     ap.add_argument("--json-main", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--mechanism-only", action="store_true",
+                    help="time only the mechanism metrics' price at the lessons' shapes")
     args = ap.parse_args(argv)
     use_torch = torch is not None and not args.no_torch
     if args.json_main:
@@ -329,6 +373,12 @@ def main(argv=None):
         return
     if args.runs > 1:
         run_many(args, use_torch)
+        return
+    if args.mechanism_only:
+        print(f"NumPy {np.__version__}, {os.cpu_count()} CPUs, load average "
+              f"{os.getloadavg()[0]:.1f} at start; BLAS pinned to one thread")
+        mechanism_costs(args.cells, args.repeats, args.seconds)
+        print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
         return
 
     print(f"NumPy {np.__version__}, Python {platform.python_version()}, "
@@ -377,6 +427,8 @@ def main(argv=None):
         rates = time_interleaved([EngineRunner(cell, seq_len=T, **APP) for T in (50, 200)],
                                  args.repeats, args.seconds)
         print(f"{cell:5} {rates[0]:8.1f} {rates[1]:8.1f}", flush=True)
+
+    mechanism_costs(args.cells, args.repeats, args.seconds)
 
     if use_torch:
         print("\nEngine against PyTorch, same weights moved by PyTorch's names, float64 "

@@ -8,6 +8,11 @@
 The claims themselves live in tests/test_lesson_claims.py, where the default test run checks each
 one quickly on the preset's seed. This prints the command line, then a Markdown table: lesson,
 claim, seeds, the value measured on each seed, and pass or fail. Exit status 1 if a claim fails.
+
+It also checks that the lab lets every run a claim relies on go on long enough: a lab run stops
+by itself at the lesson's step budget or when its loss levels off (tutor/lab/ending.py), so for
+each run a lesson's claims trained, the step at which the lab would have stopped it must not come
+before the last step the claim needed. A second table lists each lesson's tightest run.
 """
 from __future__ import annotations
 
@@ -80,7 +85,20 @@ def main(argv: list[str] | None = None) -> int:
     print("| lesson | claim | seeds | measured (per seed) | result |")
     print("|---|---|---|---|---|")
     failed = 0
+    from tutor.lab.ending import DEFAULT_BUDGET, first_plateau
+    trained = []
+    real_trace = claims.trace
+
+    def recording_trace(settings, steps, stop=None):
+        t = real_trace(settings, steps, stop)
+        if all(t is not seen for seen in trained):
+            trained.append(t)
+        return t
+
+    claims.trace = recording_trace
+    endings = []
     for lesson in chosen:
+        trained.clear()
         for claim in claims.CLAIMS.get(lesson.slug, []):
             seeds = claims.seeds_for(claim, lesson, args.seeds)
             result = claim.evaluate(lesson, seeds, True)
@@ -90,7 +108,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {lesson.number:02d} {lesson.slug} | {cell(claim.text)} | "
                   f"{', '.join(map(str, seeds)) or '—'} | {cell(shown)} | "
                   f"{'pass' if result.ok else '**FAIL**'} |", flush=True)
+        budget = getattr(lesson.lab, "budget", None) or DEFAULT_BUDGET
+        margins = []
+        for t in trained:
+            plateau = first_plateau(t.loss, t.run.baseline.loss)
+            end = min(budget, plateau or budget)
+            margins.append((end - t.steps, end, t))
+        if margins:
+            margin, end, t = min(margins, key=lambda m: m[0])
+            s = t.run.settings
+            why = "budget" if end == budget else "plateau"
+            endings.append((lesson, t.steps, end, why, f"{s.cell} {s.task} T={s.seq_len} "
+                            f"seed {s.seed}", margin >= 0))
+            failed += margin < 0
         claims._TRACES.clear()
+    claims.trace = real_trace
+    print("\n| lesson | tightest run | steps its claims need | the lab stops it at | result |")
+    print("|---|---|---|---|---|")
+    for lesson, need, end, why, run, ok in endings:
+        print(f"| {lesson.number:02d} {lesson.slug} | {run} | {need} | {end} ({why}) | "
+              f"{'pass' if ok else '**FAIL**'} |")
     restore()
     return 1 if failed else 0
 

@@ -105,7 +105,9 @@ def test_lesson_list_with_progress_120x40(snap_compare, lessons_dir, data_dir):
         await pilot.pause(1.0)
         pilot.app.clear_notifications()
         await pilot.press("o")
-        await pilot.pause()
+        while type(pilot.app.screen).__name__ != "LessonListScreen":
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)          # under load one pause may not have drawn the list yet
 
     assert snap_compare(make_app(lessons_dir), terminal_size=(120, 40), run_before=run_before)
 

@@ -37,8 +37,13 @@ def test_train_prints_the_contract_fields():
                           "grad_norm_per_step", "gate_per_step", "cell_grad_norm_per_step"}
         assert len(r["grad_norm_per_step"]) == 12 == len(r["gate_per_step"])
         assert len(r["cell_grad_norm_per_step"]) == 12
+        for name in ("input_grad_norm_per_step", "param_grad_norm_per_step",
+                     "jacobian_norm_per_step"):
+            assert len(r[name]) == 12 and all(v is None or v >= 0 for v in r[name]), name
         assert r["accuracy"] is None
     final = records[-1]
+    assert set(final["sample"]) == {"inputs", "target", "prediction"}
+    assert final["sample"]["inputs"].startswith("12 numbers; marked t=")
     assert final["final"] is True and final["status"] == "ok" and final["diverged_at"] is None
     assert abs(final["baseline"] - 1 / 6) < 1e-9 and final["baseline_accuracy"] is None
     assert final["steps_per_s"] > 0
@@ -85,7 +90,8 @@ def test_same_seed_same_output_different_seed_different():
     ["--batch", "0"], ["--cell", "transformer"], ["--task", "nope"], ["--clip", "-1"],
     ["--clip", "nan"], ["--radius", "0"], ["--radius", "inf"], ["--steps", "0"],
     ["--seed", "-1"], ["--log-every", "0"], ["--forget-bias", "nan"], ["--hidden", "3.5"],
-    ["--optimizer", "rmsprop"], ["--frobnicate"],
+    ["--optimizer", "rmsprop"], ["--frobnicate"], ["--truncate", "-1"], ["--truncate", "2.5"],
+    ["--truncate", "2001"], ["--truncate", "nan"],
 ])
 def test_bad_arguments_get_one_line_and_exit_2(bad):
     args = ["train", "--cell", "rnn", "--task", "adding", "--seq-len", "10", "--steps", "2"]
@@ -97,6 +103,17 @@ def test_bad_arguments_get_one_line_and_exit_2(bad):
     assert out.returncode == 2, out
     assert out.stdout == "" and len(out.stderr.strip().splitlines()) == 1
     assert "Traceback" not in out.stderr
+
+
+def test_truncate_cuts_the_gradient_and_zero_is_full():
+    args = ("train", "--cell", "lstm", "--task", "adding", "-T", "12", "--steps", "1")
+    cut = lines(cli(*args, "--truncate", "3"))
+    full, zero = lines(cli(*args)), lines(cli(*args, "--truncate", "0"))
+    norms = cut[0]["grad_norm_per_step"]
+    assert norms[:8] == [0.0] * 8 and all(v > 0 for v in norms[8:])
+    assert cut[-1]["settings"]["truncate"] == 3 and zero[-1]["settings"]["truncate"] is None
+    assert zero[0]["grad_norm_per_step"] == full[0]["grad_norm_per_step"]
+    assert all(v > 0 for v in full[0]["grad_norm_per_step"])
 
 
 def test_missing_required_option_is_one_line():

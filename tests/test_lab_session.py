@@ -10,6 +10,7 @@ import pytest
 
 from tutor.engine import Settings
 from tutor.lab import status
+from tutor.lab.ending import EARLIEST_FRESH
 from tutor.lab.protocol import Live, Start
 from tutor.lab.session import LabSession
 from tutor.lab.worker import LOST
@@ -76,7 +77,10 @@ def test_stale_updates_never_reach_the_new_history(session):
     s.scale_lr(2.0)                           # fresh: the old generation's messages are stale
     assert main(s).step == 0 and s.history.generation == s.generation
     wait(s, lambda: main(s).step >= 3)
-    assert main(s).loss.points()[0][0] == 1   # the new run's own first step, not the old one's
+    run = main(s)
+    # The new run's own steps from its first, none of the old one's (a fast run may already have
+    # merged its first points pairwise, hence the stride).
+    assert run.loss.points()[0][0] <= run.loss.stride and run.loss.count == run.step
 
 
 def test_pause_is_held_once_and_steps_before_start_are_kept(session):
@@ -166,3 +170,96 @@ def test_shorter_t_stops_at_the_task_minimum(session):
             s.change_seq_len(up=False)
         assert s.settings.seq_len >= TASK_MIN_LEN[task]
         assert "shortest" in s.notice
+
+
+# ---- every run has an end ---------------------------------------------------------------------
+
+def test_a_run_ends_at_its_budget_and_space_trains_on_for_another(session):
+    s = session(budget=40)
+    s.start()
+    wait(s, lambda: s.ended == "budget")
+    time.sleep(0.3)
+    s.poll()
+    assert main(s).step == 40                  # the worker waits at the budget exactly
+    flag = status.progress_fields(s)[0]
+    assert flag == ("done at step 40 — space to train on", "bold reverse")
+    s.toggle_pause()                           # space: train on
+    assert s.ended is None and not s.paused
+    wait(s, lambda: s.ended == "budget")
+    assert main(s).step == 80
+
+
+def test_a_single_step_after_the_end_takes_one_step_and_stays_paused(session):
+    s = session(budget=10)
+    s.start()
+    wait(s, lambda: s.ended)
+    s.step_once()
+    assert s.ended is None and s.paused
+    wait(s, lambda: main(s).step == 11)
+
+
+def test_a_fresh_run_gets_a_fresh_budget(session):
+    s = session(budget=30)
+    s.start()
+    wait(s, lambda: s.ended)
+    s.reseed()
+    assert s.ended is None and s.limit == 30
+    wait(s, lambda: s.ended == "budget" and main(s).settings.seed == FAST.seed + 1)
+
+
+def test_a_learned_run_that_levelled_off_ends_by_itself(session):
+    s = session(budget=100_000)                # echo at T = 10: solved in ~100 steps
+    s.start()
+    wait(s, lambda: s.ended == "plateau", timeout=180)   # 2,000+ steps on a busy machine
+    end = main(s).step
+    assert EARLIEST_FRESH <= end < 100_000     # lessons measure learned runs up to 2,000 steps
+    assert ("the loss levelled off", "italic") in status.progress_fields(s)
+    time.sleep(0.3)
+    s.poll()
+    assert main(s).step <= end + 100           # it stopped (a few steps may have been in flight)
+
+
+def test_training_is_held_off_screen_and_picks_up_when_shown():
+    now = [0.0]
+    s = LabSession(FAST, clock=lambda: now[0])
+    try:
+        s.start()
+        wait(s, lambda: main(s).step > 0)
+        s.set_on_screen(False)
+        now[0] = 29.0
+        s.set_on_screen(False)
+        assert not s.held                      # a quick look at the lesson does not stop it
+        now[0] = 31.0
+        s.set_on_screen(False)
+        assert s.held and not s.paused
+        assert status.progress_fields(s)[0][0] == "paused while the lab is off screen"
+        time.sleep(0.3)
+        s.poll()
+        held_at = main(s).step
+        time.sleep(0.4)
+        s.poll()
+        assert main(s).step == held_at
+        s.set_on_screen(True)
+        assert not s.held
+        wait(s, lambda: main(s).step > held_at)
+    finally:
+        s.close()
+
+
+def test_an_experiment_is_measured_from_its_own_run_and_ended_by_another_verb(session):
+    s = session(paused=True)
+    s.start()
+    s.toggle_compare()
+    experiment = s.run_experiment(FAST.replace(seq_len=20), "clipped_share", 30)
+    assert not s.paused and not s.compare and s.settings.seq_len == 20
+    assert experiment.generation == s.generation and experiment.state == "running"
+    wait(s, lambda: experiment.state != "running")
+    assert experiment.state == "measured" and experiment.measurement.value == 0.0  # clip off
+    assert main(s).step >= 30                              # the lab's own run, still going
+
+    loss = s.run_experiment(FAST, "loss", 3000)
+    s.reseed()                                             # the learner changes the run
+    assert loss.state == "interrupted" and s.experiment is None
+    assert loss.interrupted == "the lab's settings changed during the experiment"
+    s.poll()
+    assert loss.measurement.seen == 0 or loss.measurement.seen < 3000

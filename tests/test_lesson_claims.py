@@ -23,6 +23,10 @@ import pytest
 
 from tutor.engine import Run, Settings
 from tutor.engine.init import spectral_radius
+from tutor.engine.run import PER_STEP_FIELDS
+from tutor.lab.measures import MEASURES, Measurement, describe_value
+from tutor.lab.protocol import RunUpdate
+from tutor.lab.mechanism import first_half_share, predicted_grad_norms
 from tutor.lessons import Lesson, load_lessons
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
@@ -368,6 +372,49 @@ def _(lesson, seeds, full):
         learned.append(at is not None)
         shown.append(f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})")
     return Result(any(learned) and not all(learned), shown)
+
+
+def mechanism_at_step0(settings: Settings) -> dict:
+    """What the lab's mechanism views show after the first step: the first half's share of the
+    update, the one-step factors, their predicted ‖∂L/∂h_1‖, and the sample's input sensitivity."""
+    run = Run(settings)                       # its own: a cached trace may be far past step 1
+    run.step()
+    p = run.last_pass
+    g = np.asarray(p.grad_norm_per_step, dtype=np.float64)
+    J = p.jacobian_norm_per_step(0)
+    sample = run.sample()
+    return {"first_half": first_half_share(p.param_grad_norm_per_step), "factors": J,
+            "predicted_ratio": float(predicted_grad_norms(J, g)[0] / g[-1]),
+            "ratio": float(g[0] / g[-1]), "tokens": sample.tokens,
+            "felt": np.asarray(sample.input_grad_norm_per_step)}
+
+
+@each_seed("vanishing-gradient", "update-share-step0",
+           "step 0: the first half of the sequence gives between 1e-8 and 1e-4 of the update")
+def _(lesson, seed, full):
+    share = mechanism_at_step0(preset(lesson, seed))["first_half"]
+    return 1e-8 < share < 1e-4, sci(share)
+
+
+@each_seed("vanishing-gradient", "factors-near-one",
+           "step 0: every ‖∂h_t/∂h_t−1‖ within 0.9–1.2; their product ends within two decades of "
+           "‖∂L/∂h_T‖ while the measured ratio is below 1e-9")
+def _(lesson, seed, full):
+    m = mechanism_at_step0(preset(lesson, seed))
+    J = m["factors"]
+    ok = 0.9 <= J.min() and J.max() <= 1.2 and abs(math.log10(m["predicted_ratio"])) < 2 \
+        and m["ratio"] < 1e-9
+    return ok, f"{J.min():.2f}–{J.max():.2f}, Π {sci(m['predicted_ratio'])}, measured {sci(m['ratio'])}"
+
+
+@each_seed("vanishing-gradient", "first-mark-blank",
+           "step 0: the first-half marked input is felt more than five decades below the most "
+           "felt input (a blank on the strip)")
+def _(lesson, seed, full):
+    m = mechanism_at_step0(preset(lesson, seed))
+    first = m["tokens"].index("▲")
+    depth = math.log10(m["felt"].max() / m["felt"][first])
+    return first < len(m["tokens"]) // 2 and depth > 5, f"t={first + 1}: {depth:.1f} decades"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -844,6 +891,29 @@ def _(lesson, seed, full):
     return ok, ", ".join(shown)
 
 
+@each_seed("lstm", "update-share-step0",
+           "step 0: the first half of the sequence gives 0.5% to 5% of the update")
+def _(lesson, seed, full):
+    share = mechanism_at_step0(preset(lesson, seed))["first_half"]
+    return 0.005 < share < 0.05, f"{100 * share:.1f}%"
+
+
+@each_seed("lstm", "update-share-learned",
+           "after 1,200 steps: the first half gives 25% to 60% of the update, and both marked "
+           "inputs are felt within a decade of the most felt input (█ on the strip)", fast=False)
+def _(lesson, seed, full):
+    run = Run(preset(lesson, seed))              # its own: the cached trace may be past 1,200
+    for _ in range(1200):
+        run.step()
+    share = first_half_share(run.last_pass.param_grad_norm_per_step)
+    sample = run.sample()
+    felt = np.asarray(sample.input_grad_norm_per_step)
+    marks = [float(np.log10(felt.max() / felt[i]))
+             for i, t in enumerate(sample.tokens) if t == "▲"]
+    ok = 0.25 < share < 0.6 and len(marks) == 2 and max(marks) < 1
+    return ok, f"{100 * share:.0f}%, marks {', '.join(f'{m:.1f}' for m in marks)} decades down"
+
+
 # ---------------------------------------------------------------------------------------------
 # 12 forget-bias: lstm, agreement, T = 50, adam 0.003, norm clipping at 1, forget bias 1
 
@@ -1240,6 +1310,69 @@ def _(lesson, seed, full):
         ok &= at is not None
         shown.append(f"{cell} {at if at else 'no'}")
     return ok, ", ".join(shown)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prediction checkpoints: the option a lesson marks '+' must be the one the run measures, with
+# margin, on every seed. The measurement is folded by the lab's own `Measurement` from the same
+# RunUpdates the training process sends the lab, here built from a headless engine run.
+
+LOG_MARGIN = 3.0          # a log-scale value sits at least this factor inside its range
+LINEAR_MARGIN = 0.04      # a linear one (accuracy, gate, share, loss) this far inside
+
+
+def measure_prediction(settings: Settings, name: str, step: int) -> Measurement:
+    run, measurement, first = Run(settings), Measurement(name, step), None
+    while not measurement.finished and not run.diverged:
+        with np.errstate(all="ignore"):
+            rec = run.step()
+        per_step = {f: getattr(rec, f) for f in PER_STEP_FIELDS if getattr(rec, f) is not None}
+        first = first or per_step
+        measurement.absorb(RunUpdate(
+            "main", run.settings, run.baseline, steps=[rec.step], loss=[float(rec.loss)],
+            accuracy=[None if rec.accuracy is None else float(rec.accuracy)],
+            grad_norm=[float(rec.grad_norm)], clipped=[bool(rec.clipped)], first=first,
+            latest=per_step, step=run.steps, status=run.status, diverged_at=run.diverged_at))
+    return measurement
+
+
+def band_margin(scale: str, band, value: float) -> float:
+    """How far inside its range a value is: a factor (log scale) or a difference (linear)."""
+    if math.isinf(value):
+        return math.inf if band.high is None else -math.inf
+    edges = [e for e in (band.low, band.high) if e is not None]
+    if scale == "log":
+        if value <= 0 or any(e <= 0 for e in edges):
+            return -math.inf
+        return min(max(value / e, e / value) for e in edges)
+    return min(abs(value - e) for e in edges)
+
+
+def _register_prediction(slug: str, checkpoint) -> None:
+    experiment = checkpoint.experiment
+    measure = MEASURES[experiment.measure]
+    expected = next(i for i, o in enumerate(checkpoint.options) if o.correct)
+    band = checkpoint.options[expected].band
+    need = LOG_MARGIN if measure.scale == "log" else LINEAR_MARGIN
+    text = (f"predict {checkpoint.id}: {experiment.measure} at step {experiment.step} is "
+            f"{band.describe()}, {need:g}{'×' if measure.scale == 'log' else ''} inside")
+
+    @each_seed(slug, f"prediction-{checkpoint.id}", text)
+    def _(lesson, seed, full):
+        cp = next(c for c in lesson.checkpoints if c.id == checkpoint.id)
+        m = measure_prediction(cp.experiment.settings.replace(seed=seed), cp.experiment.measure,
+                               cp.experiment.step)
+        if m.value is None:
+            return False, f"not measured: {m.failed}"
+        margin = band_margin(measure.scale, band, m.value)
+        return cp.outcome(m.value) == expected and margin >= need, \
+            f"{describe_value(measure, m.value)} (margin {margin:.2g})"
+
+
+for _lesson in load_lessons(LESSONS_DIR).lessons:
+    for _checkpoint in _lesson.checkpoints:
+        if _checkpoint.predicts:
+            _register_prediction(_lesson.slug, _checkpoint)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from tutor import lessons as L
 from tutor.engine.settings import (MAX_BATCH, MAX_CLIP, MAX_FORGET_BIAS, MAX_HIDDEN, MAX_LR,
                                    MAX_RADIUS, MAX_SEED, MAX_SEQ_LEN, Settings)
-from tutor.lab.modes import MapLab, WorkedLab
+from tutor.lab.modes import MapLab, TrainLab, WorkedLab
 from tutor.lessons import (Checkpoint, LessonsError, find_lesson, format_listing, load_lessons)
 
 GOOD = """---
@@ -131,13 +131,14 @@ def test_every_value_form_parses_to_the_engine_type(tmp_path):
         "freeze_head: On",
         "seed: 7",
         "dtype: float64",
+        "truncate: 12",
     )
     lesson = load_one(tmp_path, text).lessons[0]
     assert lesson.title == "Exploding gradients # and the map"
     assert lesson.settings == Settings(
         cell="rnn", task="adding", seq_len=60, hidden=16, batch=8, optimizer="sgd", lr=0.1,
         clip=2.5, clip_mode="value", init="orthogonal", radius=1.5, forget_bias=-2.0,
-        reverse_input=True, freeze_head=True, seed=7, dtype="float64")
+        reverse_input=True, freeze_head=True, seed=7, dtype="float64", truncate=12)
     assert lesson.preset_fields == {f.name for f in dataclasses.fields(Settings)}
     assert isinstance(lesson.settings.forget_bias, float)
 
@@ -152,6 +153,13 @@ def test_clip_accepts_off_none_or_a_threshold(tmp_path, value, expected):
 def test_radius_accepts_none_or_a_number(tmp_path, value, expected):
     lesson = load_one(tmp_path, front("title: x", f"radius: {value}")).lessons[0]
     assert lesson.settings.radius == expected
+
+
+@pytest.mark.parametrize("value, expected", [("none", None), ("off", None), ("0", None),
+                                             ("10", 10)])
+def test_truncate_accepts_off_none_zero_or_whole_steps(tmp_path, value, expected):
+    lesson = load_one(tmp_path, front("title: x", f"truncate: {value}")).lessons[0]
+    assert lesson.settings.truncate == expected
 
 
 @pytest.mark.parametrize("value, expected", [("true", True), ("no", False), ("OFF", False),
@@ -394,11 +402,13 @@ def test_mode_extras(tmp_path):
                                        "map_b: -4", "map_x0: 0.5"))
     write(tmp_path, "03-map-defaults.md", front("title: D", "mode: map"))
     write(tmp_path, "04-none.md", front("title: N", "mode: none"))
-    worked, cobweb, defaults, reading = load_lessons(tmp_path).lessons
+    write(tmp_path, "05-budget.md", front("title: B", "cell: gru", "budget: 5000"))
+    worked, cobweb, defaults, reading, budget = load_lessons(tmp_path).lessons
     assert (worked.mode, worked.lab) == ("worked", WorkedLab("lstm"))
     assert cobweb.lab == MapLab("sigmoid", 8.0, -4.0, 0.5)
     assert defaults.lab == MapLab()
     assert reading.mode == "none" and reading.lab is None
+    assert budget.lab == TrainLab(Settings(cell="gru"), 5000)
 
 
 @pytest.mark.parametrize("lines, expected", [
@@ -408,6 +418,9 @@ def test_mode_extras(tmp_path):
     (("mode: map", "map_x0: nan"), "map_x0 must be a finite number"),
     (("map_w: 2",), "line 3: 'map_w' applies only with 'mode: map'"),
     (("mode: map", "worked_cell: gru"), "'worked_cell' applies only with 'mode: worked'"),
+    (("budget: 0",), "budget must be a whole number of steps from 1 to 1000000, not '0'"),
+    (("budget: 2.5",), "budget must be a whole number of steps"),
+    (("mode: map", "budget: 100"), "'budget' applies only with 'mode: train'"),
 ])
 def test_bad_mode_extras(tmp_path, lines, expected):
     assert expected in reason_for(tmp_path, front("title: x", *lines))

@@ -342,3 +342,73 @@ def test_killing_the_process_mid_save_never_corrupts_the_file(tmp_path):
         assert notice is None
         assert progress.last == data["last"]
     assert saves_seen > 1
+
+
+def prediction_lesson(folder: Path):
+    (folder / "01-predict.md").write_text("""---
+title: Predict
+cell: rnn
+task: adding
+---
+```predict
+id: ratio
+ask: How small?
+measure: grad_ratio at step 0
++ Tiny.
+  = below 1e-6
+  > Right.
+- Not tiny.
+  = above 1e-6
+  > No.
+```
+```predict
+id: peak
+ask: How large?
+measure: max_grad_norm at step 5
++ Huge.
+  = above 100
+  > Right.
+- Small.
+  = below 100
+  > No.
+```
+""", encoding="utf-8")
+    return load_lessons(folder).lessons[0]
+
+
+def test_a_prediction_and_its_graded_result_survive_a_restart(store, tmp_path):
+    lesson = prediction_lesson(tmp_path)
+    progress, _ = Progress.load()
+    progress.record_prediction("predict", "ratio", 1)           # committed, not yet run
+    assert progress.answer("predict", "ratio") == {
+        "choice": 1, "correct": False, "tries": 1, "solved": False}
+    assert not progress.is_complete(lesson)
+    progress.record_prediction("predict", "ratio", 1, measured=3.2e-12, correct=False)
+    progress.record_prediction("predict", "peak", 0, measured=float("inf"), correct=True)
+    progress.record_prediction("predict", "peak", 1)             # a later commit cannot undo it
+    assert progress.save() is None
+    raw = json.loads(store.read_text(encoding="utf-8"))           # strict JSON: no Infinity
+    assert raw["answers"]["predict"]["peak"]["measured"] == "inf"
+
+    again, notice = Progress.load()
+    assert notice is None
+    assert again.answer("predict", "ratio") == {
+        "choice": 1, "correct": False, "tries": 1, "solved": True, "measured": 3.2e-12}
+    assert again.answer("predict", "peak") == {
+        "choice": 0, "correct": True, "tries": 1, "solved": True, "measured": float("inf")}
+    # A graded prediction is done whether it was right or not: the learner committed and saw.
+    assert again.is_complete(lesson)
+
+
+@pytest.mark.parametrize("measured", ["lots", None, True, float("nan"), [1]])
+def test_a_bad_measured_value_drops_that_answer_with_a_notice_and_keeps_the_rest(store, measured):
+    store.parent.mkdir(parents=True)
+    good = {"choice": 0, "correct": True, "tries": 1, "solved": True, "measured": 2.5}
+    bad = dict(good, measured=measured)
+    text = json.dumps({"version": 1, "answers": {"predict": {"ratio": bad, "peak": good}}})
+    store.write_text(text.replace("NaN", '"nan"') if measured != measured else text,
+                     encoding="utf-8")
+    progress, notice = Progress.load()
+    assert "dropped (1 answers)" in notice and "copied to" in notice
+    assert progress.answer("predict", "ratio") is None
+    assert progress.answer("predict", "peak") == good

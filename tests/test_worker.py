@@ -93,7 +93,12 @@ def test_streams_steps_arrays_sample_and_rate(trainer):
     assert run.latest["gate_per_step"].shape == (20,)
     assert run.latest["cell_grad_norm_per_step"].shape == (20,)
     assert run.first["grad_norm_per_step"].shape == (20,)
+    for name in ("input_grad_norm_per_step", "param_grad_norm_per_step",
+                 "jacobian_norm_per_step"):      # the mechanism views' arrays, by their names
+        assert run.latest[name].shape == (20,), name
+        assert run.first[name].shape == (20,), name
     assert run.sample is not None and run.sample.inputs.startswith("20 numbers")
+    assert len(run.sample.input_grad_norm_per_step) == 20
     assert run.baseline.loss == pytest.approx(1 / 6)
     assert all(math.isfinite(x) for x in (u for up in ups for u in up.runs["main"].loss))
 

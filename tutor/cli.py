@@ -101,6 +101,9 @@ def add_training_options(p: argparse.ArgumentParser, required: bool) -> None:
                    help=f"default: {_defaults('optimizer')}")
     g.add_argument("--clip", type=float_in(0, S.MAX_CLIP), default=None, metavar="NORM",
                    help=f"clipping threshold; 0 turns clipping off (default: {_defaults('clip')})")
+    g.add_argument("--truncate", type=int_in(0, S.MAX_SEQ_LEN), default=0, metavar="K",
+                   help="truncated backpropagation through time: carry each loss's gradient "
+                        "back at most K steps; 0 is the full backward pass (default: 0)")
     g.add_argument("--clip-mode", choices=S.CLIP_MODES, default=d.clip_mode,
                    help="clip the global norm or each value (default: %(default)s)")
     g.add_argument("--init", choices=[i for i in S.INITS if i != "auto"], default=None,
@@ -282,7 +285,7 @@ def settings_from(args) -> S.Settings:
             cell=args.cell, task=args.task, seq_len=args.seq_len,
             clip_mode=args.clip_mode, init=args.init or "auto", radius=args.radius,
             reverse_input=args.reverse_input, seed=args.seed, dtype=args.dtype,
-            freeze_head=args.freeze_head, **chosen).validated()
+            freeze_head=args.freeze_head, truncate=args.truncate or None, **chosen).validated()
     except S.SettingsError as exc:
         raise UsageError(str(exc)) from None
 
@@ -313,7 +316,7 @@ def cmd_train(args) -> int:
         rec = run.step()
         last = rec
         if i == 1 or i % args.log_every == 0 or i == args.steps or run.diverged:
-            out.write(json.dumps(rec.to_json()) + "\n")
+            out.write(json.dumps(run.attach_mechanism(rec).to_json()) + "\n")
         if run.diverged:
             break
     final = {
@@ -328,6 +331,7 @@ def cmd_train(args) -> int:
         "baseline_accuracy": run.baseline.accuracy,
         "steps_per_s": round(run.steps_per_s, 2),
         "settings": {k: v for k, v in vars(settings).items()},
+        "sample": _sample_json(run.sample()),
     }
     out.write(json.dumps(final) + "\n")
     out.flush()
@@ -371,6 +375,13 @@ def cmd_predict(args) -> int:
         raise RuntimeProblem(str(exc)) from None
     sys.stdout.write(json.dumps(answer) + "\n")
     return 0
+
+
+def _sample_json(sample) -> dict | None:
+    """The last batch's first sequence as the lab shows it."""
+    if sample is None:
+        return None
+    return {"inputs": sample.inputs, "target": sample.target, "prediction": sample.prediction}
 
 
 def rec_field(rec, name):

@@ -10,15 +10,12 @@ import re
 from dataclasses import dataclass
 
 from . import textsafe
+from .predict_format import Band, Experiment, Invalid, SettingsFor, parse_prediction  # noqa: F401
 
 MAX_CHECKPOINTS = 3
 MIN_OPTIONS, MAX_OPTIONS = 2, 6
 _ID_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _FENCE_RE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
-
-
-class Invalid(Exception):
-    """A rule broken inside one file; the message becomes the BrokenLesson reason."""
 
 
 def quote(text: str, limit: int = 40) -> str:
@@ -34,6 +31,7 @@ class Option:
     text: str
     correct: bool
     feedback: str
+    band: Band | None = None          # a prediction's range of the measured value
 
 
 @dataclass(frozen=True)
@@ -41,12 +39,23 @@ class Checkpoint:
     id: str
     ask: str
     options: list[Option]
+    experiment: Experiment | None = None   # set for a ```predict checkpoint
+
+    @property
+    def predicts(self) -> bool:
+        return self.experiment is not None
+
+    def outcome(self, value: float) -> int | None:
+        """The option whose range holds a measured value (None for a plain checkpoint)."""
+        return next((i for i, o in enumerate(self.options)
+                     if o.band is not None and o.band.contains(value)), None)
 
 
-
-def parse_body(lines: list[str], first_line: int) -> tuple[list, list[Checkpoint], bool, list[str]]:
+def parse_body(lines: list[str], first_line: int, settings_for: SettingsFor | None = None
+               ) -> tuple[list, list[Checkpoint], bool, list[str]]:
     """Split the body into parts; return them with the checkpoints, whether cleaning changed any
-    text, and warnings."""
+    text, and warnings. `settings_for` turns a ```predict block's `run:` changes into the
+    experiment's settings (raising Invalid); without it a ```predict block is refused."""
     parts: list[str | Checkpoint] = []
     checkpoints: list[Checkpoint] = []
     warnings: list[str] = []
@@ -76,7 +85,8 @@ def parse_body(lines: list[str], first_line: int) -> tuple[list, list[Checkpoint
             i += 1
             continue
         close = _closing_fence(lines, i + 1, marker)
-        if info.lower() != "checkpoint":
+        kind = info.lower()
+        if kind not in ("checkpoint", "predict"):
             # An ordinary code block: keep it verbatim, and do not look for checkpoints inside it.
             if close is None:
                 warnings.append(f"line {first_line + i}: this code block is never closed, "
@@ -87,8 +97,8 @@ def parse_body(lines: list[str], first_line: int) -> tuple[list, list[Checkpoint
             continue
         lineno = first_line + i
         if close is None:
-            raise Invalid(f"line {lineno}: the checkpoint block is never closed with {marker}")
-        checkpoint, cp_dirty = _parse_checkpoint(lines[i + 1:close], lineno)
+            raise Invalid(f"line {lineno}: the {kind} block is never closed with {marker}")
+        checkpoint, cp_dirty = _parse_checkpoint(lines[i + 1:close], lineno, kind, settings_for)
         dirty |= cp_dirty
         if checkpoint.id in first_seen:
             raise Invalid(f"line {lineno}: checkpoint id {checkpoint.id!r} is used twice "
@@ -114,11 +124,18 @@ def _closing_fence(lines: list[str], start: int, marker: str) -> int | None:
     return None
 
 
-def _parse_checkpoint(lines: list[str], start_line: int) -> tuple[Checkpoint, bool]:
-    """Parse the inside of a ```checkpoint block that opens on `start_line`."""
-    fields: dict[str, str] = {}
-    options: list[tuple[str, bool, list[str], int]] = []
-    where = f"checkpoint on line {start_line}"
+def _parse_checkpoint(lines: list[str], start_line: int, kind: str = "checkpoint",
+                      settings_for: SettingsFor | None = None) -> tuple[Checkpoint, bool]:
+    """Parse the inside of a ```checkpoint or ```predict block that opens on `start_line`."""
+    predict = kind == "predict"
+    fields: dict[str, tuple[str, int]] = {}
+    # (text, correct, feedback lines, line, band lines as (text, line))
+    options: list[tuple[str, bool, list[str], int, list[tuple[str, int]]]] = []
+    where = f"{kind} on line {start_line}"
+    names = ("id", "ask", "run", "measure") if predict else ("id", "ask")
+    expected = ("'id:', 'ask:', 'run:', 'measure:', '+ option', '- option', '  = range' or "
+                "'  > feedback'") if predict else \
+        "'id:', 'ask:', '+ option', '- option' or '  > feedback'"
     for offset, line in enumerate(lines, start=start_line + 1):
         stripped = line.strip()
         if not stripped:
@@ -128,36 +145,54 @@ def _parse_checkpoint(lines: list[str], start_line: int) -> tuple[Checkpoint, bo
                 raise Invalid(f"line {offset}: feedback '>' comes before any option")
             options[-1][2].append(stripped[1:].strip())
             continue
+        if predict and stripped.startswith("=") and line[0].isspace():
+            if not options:
+                raise Invalid(f"line {offset}: a range '=' comes before any option")
+            options[-1][4].append((stripped[1:].strip(), offset))
+            continue
         option = re.fullmatch(r"([+-])\s+(\S.*)", stripped)
         if option and not line[0].isspace():
-            options.append((option.group(2).strip(), option.group(1) == "+", [], offset))
+            options.append((option.group(2).strip(), option.group(1) == "+", [], offset, []))
             continue
-        field_match = re.fullmatch(r"(id|ask)\s*:\s*(.*)", stripped)
-        if field_match and not line[0].isspace():
+        field_match = re.fullmatch(r"([a-z]+)\s*:\s*(.*)", stripped)
+        if field_match and field_match.group(1) in names and not line[0].isspace():
             name, value = field_match.groups()
             if name in fields:
                 raise Invalid(f"line {offset}: {where} has a second {name!r} line")
-            fields[name] = value.strip()
+            fields[name] = (value.strip(), offset)
             continue
         raise Invalid(f"line {offset}: unexpected line in {where}: {quote(stripped)}; "
-                       "expected 'id:', 'ask:', '+ option', '- option' or '  > feedback'")
+                       f"expected {expected}")
 
-    qid = fields.get("id", "")
+    qid = fields.get("id", ("", 0))[0]
     if not qid:
         raise Invalid(f"{where} has no 'id:' line")
     if not _ID_RE.fullmatch(qid):
         raise Invalid(f"{where}: id {quote(qid)} must use only a-z, 0-9 and '-'")
-    if not fields.get("ask"):
+    if not fields.get("ask", ("", 0))[0]:
         raise Invalid(f"{where} has no 'ask:' line")
     if len(options) < MIN_OPTIONS:
         raise Invalid(f"{where} has {len(options)} option(s); it needs at least {MIN_OPTIONS}")
     if len(options) > MAX_OPTIONS:
         raise Invalid(f"{where} has {len(options)} options; the limit is {MAX_OPTIONS}")
-    if not any(correct for _, correct, _, _ in options):
-        raise Invalid(f"{where} has no correct option; mark one with '+ '")
-    for text, _, feedback, lineno in options:
+    correct_count = sum(correct for _, correct, _, _, _ in options)
+    if not correct_count:
+        raise Invalid(f"{where} has no correct option; mark one with '+ '" + (
+            " (the outcome you expect the run to show)" if predict else ""))
+    if predict and correct_count > 1:
+        raise Invalid(f"{where} marks {correct_count} options with '+ '; a prediction expects "
+                       "exactly one outcome")
+    for text, _, feedback, lineno, _ in options:
         if not any(feedback):
             raise Invalid(f"line {lineno}: the option has no '  > ' feedback line after it")
+
+    experiment, bands = None, [None] * len(options)
+    if predict:
+        if settings_for is None:
+            raise Invalid(f"{where}: prediction checkpoints need a lesson with a training lab")
+        experiment, bands = parse_prediction(
+            where, start_line, fields, [(lineno, band) for _, _, _, lineno, band in options],
+            settings_for)
 
     dirty = False
 
@@ -167,9 +202,9 @@ def _parse_checkpoint(lines: list[str], start_line: int) -> tuple[Checkpoint, bo
         dirty |= cleaned != text
         return cleaned
 
-    built = [Option(shown(text), correct, shown(_join_feedback(feedback)))
-             for text, correct, feedback, _ in options]
-    return Checkpoint(qid, shown(fields["ask"]), built), dirty
+    built = [Option(shown(text), correct, shown(_join_feedback(feedback)), band)
+             for (text, correct, feedback, _, _), band in zip(options, bands)]
+    return Checkpoint(qid, shown(fields["ask"][0]), built, experiment), dirty
 
 
 def _join_feedback(lines: list[str]) -> str:

@@ -87,6 +87,8 @@ def _settings_kinds() -> dict[str, str]:
     for f in dataclasses.fields(Settings):
         if f.name == "clip":
             kinds[f.name] = "clip"                 # a threshold, or off/none
+        elif f.name == "truncate":
+            kinds[f.name] = "int_or_none"          # steps, or off/none/0 for the full pass
         elif f.default is None:
             kinds[f.name] = "float_or_none"        # radius: none, or a number
         elif isinstance(f.default, bool):
@@ -101,7 +103,9 @@ def _settings_kinds() -> dict[str, str]:
 
 
 SETTINGS_KINDS = _settings_kinds()
-MODE_KEYS = {"worked_cell": "worked", "map": "map", "map_w": "map", "map_b": "map", "map_x0": "map"}
+MODE_KEYS = {"worked_cell": "worked", "map": "map", "map_w": "map", "map_b": "map", "map_x0": "map",
+             "budget": "train"}
+MAX_BUDGET = 1_000_000     # steps
 KNOWN_KEYS = ("title", "mode", *SETTINGS_KINDS, *MODE_KEYS)
 # Names a teacher might reach for that difflib would not connect to the real key.
 _HINTS = {"t": "seq_len", "length": "seq_len", "steps": "seq_len", "optimiser": "optimizer",
@@ -286,8 +290,10 @@ def _parse(text: str, path: Path, number: int, slug: str) -> Lesson:
     except SettingsError as e:
         raise Invalid(f"{_culprit(preset, raw, str(e))}: {e}") from None
 
-    parts, checkpoints, body_dirty, warnings = parse_body(lines[end + 1:], first_line=end + 2)
-    lab = {"train": lambda: TrainLab(settings),
+    settings_for = _experiment_settings(settings) if mode == "train" else None
+    parts, checkpoints, body_dirty, warnings = parse_body(lines[end + 1:], first_line=end + 2,
+                                                          settings_for=settings_for)
+    lab = {"train": lambda: TrainLab(settings, values.get("budget")),
            "worked": lambda: WorkedLab(values.get("worked_cell", "rnn")),
            "map": lambda: MapLab(values.get("map"), values.get("map_w"), values.get("map_b"),
                                  values.get("map_x0")),
@@ -299,6 +305,25 @@ def _parse(text: str, path: Path, number: int, slug: str) -> Lesson:
     if dirty or body_dirty:
         lesson.warnings.insert(0, CONTROL_WARNING)
     return lesson
+
+
+def _experiment_settings(preset: Settings):
+    """A ```predict block's `run:` changes, converted like front matter and applied to the
+    lesson's preset."""
+    def settings_for(raw: dict[str, tuple[str, int]]) -> Settings:
+        changes = {}
+        for key, (value, lineno) in raw.items():
+            if key not in SETTINGS_KINDS:
+                hint = _suggest(key)
+                hint = f"; did you mean {hint!r}?" if hint in SETTINGS_KINDS else ""
+                raise Invalid(f"line {lineno}: run: {quote(key)} is not a lab setting{hint}")
+            changes[key] = _convert(key, value, lineno)
+        try:
+            return preset.replace(**changes).validated()
+        except SettingsError as e:
+            line = next(iter(raw.values()))[1] if raw else None
+            raise Invalid(f"line {line}: run: {e}" if line else f"run: {e}") from None
+    return settings_for
 
 
 def _read_front_matter(lines: list[str], first_line: int) -> dict[str, tuple[str, int]]:
@@ -373,13 +398,21 @@ def _convert(key: str, value: str, lineno: int):
         if abs(number) > MAP_LIMIT:
             raise Invalid(f"{where} must be between {-MAP_LIMIT:g} and {MAP_LIMIT:g}, not {value}")
         return number
+    if key == "budget":
+        if not _INT_RE.fullmatch(value) or len(value) > _MAX_DIGITS \
+                or not 1 <= int(value) <= MAX_BUDGET:
+            raise Invalid(f"{where} must be a whole number of steps from 1 to {MAX_BUDGET}, "
+                          f"not {quote(value)}")
+        return int(value)
 
     kind = SETTINGS_KINDS[key]
     if not value:
         raise Invalid(f"{where} has no value")
     if kind == "choice":
         converted = value.lower()
-    elif kind == "int":
+    elif kind == "int_or_none" and value.lower() in ("none", "off", "0"):
+        converted = None
+    elif kind in ("int", "int_or_none"):
         if not _INT_RE.fullmatch(value):
             raise Invalid(f"{where} must be a whole number, not {quote(value)}")
         if len(value.lstrip("+-")) > _MAX_DIGITS:

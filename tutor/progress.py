@@ -9,6 +9,7 @@ one in a single rename, so a crash or SIGKILL mid-write leaves the previous file
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -198,7 +199,7 @@ class Progress:
             "last": self._last,
             "completed": sorted(self._completed),
             "read": sorted(self._read),
-            "answers": {slug: {qid: dict(rec) for qid, rec in sorted(qs.items())}
+            "answers": {slug: {qid: _json_record(rec) for qid, rec in sorted(qs.items())}
                         for slug, qs in sorted(self._answers.items())},
         }
 
@@ -246,8 +247,25 @@ class Progress:
         self._answers.setdefault(slug, {})[qid] = {
             "choice": int(choice), "correct": bool(correct), "tries": tries, "solved": solved}
 
+    def record_prediction(self, slug: str, qid: str, choice: int,
+                          measured: float | None = None, correct: bool = False) -> None:
+        """Record a prediction checkpoint: the learner's choice when committed (`measured`
+        None: the experiment has not been graded yet), then again with the measured value and
+        whether the prediction was right. A graded prediction counts as done ("solved") whether
+        or not it was right: the point was to commit, then see. A graded one is never
+        replaced by a later, ungraded commit."""
+        previous = self._answers.get(slug, {}).get(qid)
+        if measured is None and previous and previous.get("measured") is not None:
+            return
+        record = {"choice": int(choice), "correct": bool(correct) and measured is not None,
+                  "tries": 1, "solved": measured is not None}
+        if measured is not None:
+            record["measured"] = float(measured)
+        self._answers.setdefault(slug, {})[qid] = record
+
     def answer(self, slug: str, qid: str) -> dict | None:
-        """The latest answer as {"choice", "correct", "tries", "solved"}, or None."""
+        """The latest answer as {"choice", "correct", "tries", "solved"} (and "measured", the
+        graded value of a prediction), or None."""
         record = self._answers.get(slug, {}).get(qid)
         return dict(record) if record else None
 
@@ -301,6 +319,14 @@ def write_atomically(path: Path, text: str) -> None:
                 pass
 
 
+def _json_record(record: dict) -> dict:
+    """An answer as JSON can hold it: a measured infinity (a diverged run) is written "inf"."""
+    record = dict(record)
+    if "measured" in record and math.isinf(record["measured"]):
+        record["measured"] = "inf" if record["measured"] > 0 else "-inf"
+    return record
+
+
 def _is_slug(value: Any) -> bool:
     return isinstance(value, str) and len(value) <= _MAX_ID_CHARS and bool(_SLUG_RE.fullmatch(value))
 
@@ -317,7 +343,16 @@ def _clean_answer(record: Any) -> dict | None:
     if not (_is_count(choice, 0) and isinstance(correct, bool) and _is_count(tries, 1)
             and isinstance(solved, bool)):
         return None
-    return {"choice": choice, "correct": correct, "tries": tries, "solved": solved or correct}
+    clean = {"choice": choice, "correct": correct, "tries": tries, "solved": solved or correct}
+    if "measured" in record:
+        measured = record["measured"]
+        if measured in ("inf", "-inf"):          # JSON has no infinity; see _json_record
+            measured = float(measured)
+        if isinstance(measured, bool) or not isinstance(measured, (int, float)) \
+                or math.isnan(measured):
+            return None
+        clean["measured"] = float(measured)
+    return clean
 
 
 def _check_dir(folder: Path) -> str | None:

@@ -13,6 +13,7 @@ import numpy as np
 
 from .cells import PARAM_NAMES, Backward, Cache, make_cell
 from .heads import loss_and_grad
+from .truncate import last_step_drop, truncated_backprop
 
 HEAD_NAMES = ("head.weight", "head.bias")
 
@@ -30,6 +31,23 @@ class Pass:
     output: np.ndarray               # head output: (B, O), or (B, T, O) for per-step heads
     cache: Cache
     back: Backward
+    recurrent_weights: np.ndarray | None = None   # weight_hh_l0 as this pass used it
+    cell: object = None                          # the Cell that made the pass
+
+    def state_jacobians(self, sample: int = 0) -> np.ndarray:
+        """(T, S, S): the one-step state Jacobians ∂s_t/∂s_{t−1}, t = 1..T, of sequence
+        `sample` (s_0 is the zero initial state; s is h, or the stacked (h, c) for the LSTM)."""
+        return self.cell.state_jacobians(self.recurrent_weights, self.cache, sample)
+
+    def jacobian_norm_per_step(self, sample: int = 0) -> np.ndarray:
+        """(T,) the spectral norm ‖∂s_t/∂s_{t−1}‖₂ at t = 1..T for one sequence: the factor by
+        which one step back can at most stretch a gradient. Computed on each call."""
+        with np.errstate(all="ignore"):
+            J = self.state_jacobians(sample)
+            if not np.all(np.isfinite(J)):
+                return np.array([np.linalg.norm(j, 2) if np.all(np.isfinite(j)) else np.nan
+                                 for j in J])
+            return np.linalg.norm(J, 2, axis=(1, 2))
 
     @property
     def grad_norm_per_step(self) -> np.ndarray:
@@ -39,6 +57,27 @@ class Pass:
     @property
     def cell_grad_norm_per_step(self) -> np.ndarray | None:
         return self.back.dC_norm
+
+    @property
+    def input_grad_norm_per_step(self) -> np.ndarray:
+        """‖∂L/∂x_t‖ for t = 1..T over the batch: how strongly the loss depends on the input
+        at step t, through every path."""
+        return self.back.dX_norm
+
+    @property
+    def param_grad_norm_per_step(self) -> np.ndarray:
+        """Step t's contribution to the recurrent layer's gradient, t = 1..T: the Frobenius
+        norm, over weight_ih_l0, weight_hh_l0, bias_ih_l0 and bias_hh_l0 together, of the
+        gradient with respect to a copy of those parameters used at step t only. The T
+        contributions sum to `grads`."""
+        return self.back.param_norm
+
+    def sample_input_grad_norm_per_step(self, sample: int = 0) -> np.ndarray:
+        """‖∂L_b/∂x_t‖ for t = 1..T, for sequence b = `sample` of the batch alone, L_b being
+        its own loss (the batch's loss is the mean of the L_b, so this is B·‖∂L/∂x_{t,b}‖)."""
+        dX = self.back.dX[:, sample]                       # (T, I)
+        wide = dX.astype(np.float64)
+        return np.sqrt(np.einsum("ti,ti->t", wide, wide)) * self.back.dX.shape[1]
 
 
 class Model:
@@ -94,13 +133,21 @@ class Model:
             if not np.all(np.isfinite(arr)):
                 raise WeightsError(f"{name} holds NaN or inf")
 
-    def forward_backward(self, x: np.ndarray, y, mask=None, nudge=None) -> Pass:
-        """x: (B, T, I) batch-first; y as the task makes it. nudge: see `Cell.forward`."""
+    def forward_backward(self, x: np.ndarray, y, mask=None, nudge=None,
+                         truncate: int | None = None) -> Pass:
+        """x: (B, T, I) batch-first; y as the task makes it. nudge: see `Cell.forward`.
+        truncate: carry each loss term's gradient back at most this many steps (truncated
+        BPTT, `tutor.engine.truncate`); None, or T − 1 and more, is the full backward pass."""
+        if truncate is not None and (isinstance(truncate, bool) or truncate < 1):
+            raise ValueError(f"truncate must be a whole number of steps of at least 1, not "
+                             f"{truncate!r}")
         p = self.params
         X = np.asarray(x, dtype=self.dtype).swapaxes(0, 1)    # (T, B, I) view
         cache = self.cell.forward(p, X, nudge)
         W, b = p["head.weight"], p["head.bias"]
         H = cache.H
+        T = H.shape[0]
+        k = truncate if truncate is not None and truncate < T - 1 else None
         # The cells keep each step's state as (H, B); work in that layout to avoid copies.
         Hf = H.transpose(0, 2, 1)                             # (T, H, B)
         if self.head_kind == "sequence":
@@ -113,7 +160,10 @@ class Model:
             gW = np.einsum("tob,thb->oh", dYf, Hf)
             gb = dY.sum(axis=(0, 1))
             output = np.swapaxes(Y, 0, 1)
-            back = self.cell.backprop(p, cache, direct[-1], direct)
+            if k is None:
+                back = self.cell.backprop(p, cache, direct[-1], direct)
+            else:
+                back = truncated_backprop(self.cell, p, cache, direct, k)
         else:
             hT = H[-1]
             Y = hT @ W.T + b
@@ -121,11 +171,13 @@ class Model:
             gW = dY.T @ hT
             gb = dY.sum(axis=0)
             output = Y
-            back = self.cell.backprop(p, cache, W.T @ dY.T)
+            back = self.cell.backprop(p, cache, W.T @ dY.T,
+                                      drop=None if k is None else last_step_drop(T, k))
         grads = dict(back.grads)
         grads["head.weight"] = gW
         grads["head.bias"] = gb
-        return Pass(loss=loss, accuracy=acc, grads=grads, output=output, cache=cache, back=back)
+        return Pass(loss=loss, accuracy=acc, grads=grads, output=output, cache=cache, back=back,
+                    recurrent_weights=p["weight_hh_l0"].copy(), cell=self.cell)
 
     def save(self, path: str) -> None:
         """Write an .npz with PyTorch's names; atomic, so a failed write leaves no half file."""

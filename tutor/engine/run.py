@@ -8,6 +8,7 @@ status "diverged" and the step, and NumPy's warnings are silenced so nothing rea
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, fields
@@ -34,6 +35,10 @@ class StepRecord:
     elapsed_s: float
     status: str = "ok"                         # "ok" or "diverged"
     long_range_loss: float | None = None       # cross-entropy on the long-range word (language)
+    # On request (`Run.attach_mechanism`), for the step the run still holds:
+    input_grad_norm_per_step: np.ndarray | None = None  # (T,) ‖∂L/∂x_t‖
+    param_grad_norm_per_step: np.ndarray | None = None  # (T,) step t's share of the update
+    jacobian_norm_per_step: np.ndarray | None = None    # (T,) ‖∂s_t/∂s_{t−1}‖₂ of sequence 0
 
     def to_json(self) -> dict:
         return {
@@ -46,6 +51,9 @@ class StepRecord:
             "grad_norm_per_step": _nums(self.grad_norm_per_step),
             "gate_per_step": _nums(self.gate_per_step),
             "cell_grad_norm_per_step": _nums(self.cell_grad_norm_per_step),
+            "input_grad_norm_per_step": _nums(self.input_grad_norm_per_step),
+            "param_grad_norm_per_step": _nums(self.param_grad_norm_per_step),
+            "jacobian_norm_per_step": _nums(self.jacobian_norm_per_step),
             "status": self.status,
             "long_range_loss": _num(self.long_range_loss),
         }
@@ -89,13 +97,14 @@ class Run:
         self.started = time.perf_counter()
         self.last_pass: Pass | None = None
         self._last_batch = None
+        self._jacobian = None                    # (step, norms) of the last request
 
     @property
     def diverged(self) -> bool:
         return self.status == "diverged"
 
     def apply_live(self, settings: Settings) -> None:
-        """Take the settings that need no restart (clipping) from the next step on."""
+        """Take the settings that need no restart (clipping, truncation) from the next step on."""
         if self.settings.needs_restart(settings):
             raise ValueError("these settings need a fresh run")
         self.settings = settings.validated()
@@ -113,8 +122,10 @@ class Run:
             return None
         s = self.settings
         batch = self.next_batch()
+        self.last_pass = None                    # its buffers may serve this step's pass
         with np.errstate(all="ignore"):
-            result = self.model.forward_backward(batch.x, batch.y, batch.mask)
+            result = self.model.forward_backward(batch.x, batch.y, batch.mask,
+                                                 truncate=s.truncate)
             names = [n for n in self.model.params if not (s.freeze_head and n in HEAD_NAMES)]
             grads = {n: result.grads[n] for n in names}
             norm = global_norm(grads)
@@ -148,15 +159,52 @@ class Run:
 
     def sample(self, row: int = 0) -> Sample | None:
         """One sequence of the last batch, its target and the model's prediction (made before
-        that step's update)."""
+        that step's update), with ‖∂L_row/∂x_t‖ for each of its inputs in the order shown."""
         if self._last_batch is None or self.last_pass is None:
             return None
         b = self._last_batch
         x = b.x[row]
-        if self.settings.reverse_input:
-            x = x[::-1]                          # show the sequence as the task made it
+        sensitivity = None
         with np.errstate(all="ignore"):
-            return self.task.describe(x, b.y[row], self.last_pass.output[row])
+            if b.focus is not None and b.focus == len(x) - 1:
+                sensitivity = self._focus_sensitivity(x, b.y[row][b.focus])
+            elif self.last_pass.back.dX is not None:
+                sensitivity = self.last_pass.sample_input_grad_norm_per_step(row)
+            if self.settings.reverse_input:      # show the sequence as the task made it
+                x = x[::-1]
+                sensitivity = None if sensitivity is None else sensitivity[::-1]
+            shown = self.task.describe(x, b.y[row], self.last_pass.output[row])
+        if sensitivity is None:
+            return shown
+        return dataclasses.replace(shown, input_grad_norm_per_step=tuple(
+            float(v) for v in sensitivity))
+
+    def _focus_sensitivity(self, x: np.ndarray, target) -> np.ndarray:
+        """‖∂ log p(target)/∂x_t‖ at the last step, with the current weights: for a task scored
+        on one word (the language word), what that prediction feels of each input; the whole
+        sequence's loss would light up every recent word, each being some next word's input."""
+        from .predict import logits_and_input_grads
+        _, _, dX = logits_and_input_grads(self.model, x, target=int(target))
+        wide = np.asarray(dX, dtype=np.float64)
+        return np.sqrt(np.einsum("ti,ti->t", wide, wide))
+
+    def attach_mechanism(self, record: StepRecord, jacobian: bool = True) -> StepRecord:
+        """Fill the record's per-step mechanism arrays, `input_grad_norm_per_step` and
+        `param_grad_norm_per_step` (and with `jacobian`, `jacobian_norm_per_step` of sequence 0),
+        when `record` is the last step's, whose pass the run still holds. They are made only
+        when asked for: together the first two cost about a fifth of a training step, the
+        Jacobian (one SVD per timestep) milliseconds (`bench/engine.py`). Returns the record."""
+        p = self.last_pass
+        if record.step != self.steps or p is None:
+            return record
+        with np.errstate(all="ignore"):
+            record.input_grad_norm_per_step = p.input_grad_norm_per_step
+            record.param_grad_norm_per_step = p.param_grad_norm_per_step
+            if jacobian:
+                if self._jacobian is None or self._jacobian[0] != self.steps:
+                    self._jacobian = (self.steps, p.jacobian_norm_per_step(0))
+                record.jacobian_norm_per_step = self._jacobian[1]
+        return record
 
     @property
     def steps_per_s(self) -> float:

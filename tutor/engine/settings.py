@@ -37,8 +37,9 @@ TASK_DEFAULTS = {
     "language": {"hidden": 64},
 }
 
-# Fields whose change needs a fresh model; the others (clipping) apply from the next step.
-LIVE_FIELDS = ("clip", "clip_mode")
+# Fields whose change needs a fresh model; the others (clipping, truncation) apply from the
+# next step.
+LIVE_FIELDS = ("clip", "clip_mode", "truncate")
 
 
 class SettingsError(ValueError):
@@ -63,6 +64,7 @@ class Settings:
     seed: int = 0
     dtype: str = "float32"
     freeze_head: bool = False
+    truncate: int | None = None  # carry each loss's gradient back at most this many steps
 
     @property
     def clipping(self) -> bool:
@@ -79,9 +81,19 @@ class Settings:
         """"clip norm 1", "clip value 0.5" or "clip off": one wording everywhere it is shown."""
         return f"clip {self.clip_mode} {self.clip:g}" if self.clipping else "clip off"
 
+    @property
+    def truncate_label(self) -> str:
+        """"truncate 10" or "full BPTT"."""
+        return "full BPTT" if self.truncate is None else f"truncate {self.truncate}"
+
     def live_change(self, other: "Settings") -> str:
         """A label for what `other` changes live (the fields that need no restart)."""
-        return other.clip_label
+        labels = []
+        if (other.clip, other.clip_mode) != (self.clip, self.clip_mode):
+            labels.append(other.clip_label)
+        if other.truncate != self.truncate:
+            labels.append(other.truncate_label)
+        return ", ".join(labels) or other.clip_label
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes).validated()
@@ -110,6 +122,8 @@ class Settings:
         if self.radius is not None:
             _float_range("radius", self.radius, 0.0, MAX_RADIUS, low_open=True)
         _float_range("forget bias", self.forget_bias, -MAX_FORGET_BIAS, MAX_FORGET_BIAS)
+        if self.truncate is not None:
+            _int_range("truncation", self.truncate, 1, MAX_SEQ_LEN)
         for name in ("reverse_input", "freeze_head"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"{name.replace('_', ' ')} must be true or false")

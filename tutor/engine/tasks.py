@@ -33,6 +33,11 @@ class Sample:
     inputs: str
     target: str
     prediction: str
+    # ‖∂L/∂x_t‖ of this sequence's own loss for each input step, in the order the task made
+    # them (None where unknown)
+    input_grad_norm_per_step: tuple[float, ...] | None = None
+    # one short label per input step, in that order: what the sensitivity strip shades
+    tokens: tuple[str, ...] = ()
 
 
 def _one_hot(ids: np.ndarray, size: int, dtype) -> np.ndarray:
@@ -87,7 +92,8 @@ class Adding(Task):
         parts = [f"t={t + 1}:{x[t, 0]:.2f}" for t in marked]
         return Sample(inputs=f"{len(x)} numbers; marked " + ", ".join(parts),
                       target=f"{float(np.ravel(y)[0]):.3f}",
-                      prediction=f"{float(np.ravel(pred)[0]):.3f}")
+                      prediction=f"{float(np.ravel(pred)[0]):.3f}",
+                      tokens=tuple("▲" if m > 0.5 else "·" for m in x[:, 1]))
 
 
 class Remember(Task):
@@ -119,7 +125,7 @@ class Remember(Task):
         alphabet = self.symbols + self.distractors + self.blank
         text = "".join(alphabet[i] for i in x.argmax(axis=1))
         return Sample(inputs=text, target=self.symbols[int(y)],
-                      prediction=_class_guess(self.symbols, pred))
+                      prediction=_class_guess(self.symbols, pred), tokens=tuple(text))
 
 
 class Agreement(Task):
@@ -157,9 +163,9 @@ class Agreement(Task):
 
     def describe(self, x, y, pred):
         words = self.words
-        text = " ".join(words[i] for i in x.argmax(axis=1))
-        return Sample(inputs=text + " …", target=("was", "were")[int(y)],
-                      prediction=_class_guess(("was", "were"), pred))
+        tokens = tuple(words[i] for i in x.argmax(axis=1))
+        return Sample(inputs=" ".join(tokens) + " …", target=("was", "were")[int(y)],
+                      prediction=_class_guess(("was", "were"), pred), tokens=tokens)
 
 
 class Echo(Task):
@@ -188,7 +194,7 @@ class Echo(Task):
         seq = "".join(self.symbols[i] for i in x.argmax(axis=1))
         target = "-" + "".join(self.symbols[i] for i in np.asarray(y)[1:])
         guess = "-" + "".join(self.symbols[i] for i in np.asarray(pred).argmax(axis=-1)[1:])
-        return Sample(inputs=seq, target=target, prediction=guess)
+        return Sample(inputs=seq, target=target, prediction=guess, tokens=tuple(seq))
 
 
 class Language(Task):
@@ -235,7 +241,8 @@ class Language(Task):
     def describe(self, x, y, pred):
         ids = np.asarray(x).argmax(axis=1)
         return Sample(inputs=self.grammar.text(ids) + " …", target=self.words[int(y[-1])],
-                      prediction=_class_guess(self.words, np.asarray(pred)[-1]))
+                      prediction=_class_guess(self.words, np.asarray(pred)[-1]),
+                      tokens=tuple(self.words[int(i)] for i in ids))
 
 
 def focus_metrics(output: np.ndarray, y: np.ndarray, focus: int) -> tuple[float, float]:

@@ -12,6 +12,7 @@ from tutor.engine.settings import Settings
 from tutor.engine.tasks import Baseline, Sample
 
 from .protocol import RunUpdate, Update
+from .steplog import StepLog
 
 HISTORY_POINTS = 240     # per series; older points are merged pairwise, so memory stays flat
 MAX_EVENTS = 12
@@ -86,12 +87,14 @@ class RunHistory:
         self.last_long_range_loss: float | None = None
         self.scalars_version = 0
         self.arrays_version = 0
+        self.log = StepLog()                         # every step exactly, for export
 
     @property
     def cell(self) -> str:
         return self.settings.cell
 
     def absorb(self, u: RunUpdate) -> None:
+        self.log.absorb(u)
         if u.steps:
             long_range = u.long_range_loss or [None] * len(u.steps)
             for step, loss, acc, norm, focus in zip(u.steps, u.loss, u.accuracy, u.grad_norm,

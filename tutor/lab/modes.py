@@ -10,8 +10,10 @@ from tutor.engine.settings import Settings
 
 @dataclass(frozen=True)
 class TrainLab:
-    """Live training from a preset."""
+    """Live training from a preset; each run ends by itself at `budget` steps (None: the
+    default, `tutor.lab.ending.DEFAULT_BUDGET`) or when its loss levels off."""
     settings: Settings
+    budget: int | None = None
 
 
 @dataclass(frozen=True)

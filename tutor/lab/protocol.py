@@ -49,6 +49,13 @@ class Pace:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """Train each run up to `steps` steps, then wait (None: no limit). The lab's step budget, and
+    how it ends a run that has levelled off; a higher limit trains on."""
+    steps: int | None
+
+
+@dataclass(frozen=True)
 class Stop:
     """Leave the loop; the process exits."""
 
@@ -62,7 +69,7 @@ class Predict:
     text: str
 
 
-Command = Union[Start, Live, Pause, Step, Pace, Stop, Predict]
+Command = Union[Start, Live, Pause, Step, Pace, Limit, Stop, Predict]
 
 
 # ---- messages: training process -> session ---------------------------------------------------------
@@ -80,13 +87,15 @@ class RunUpdate:
     long_range_loss: list[float | None] = field(default_factory=list)
     grad_norm: list[float] = field(default_factory=list)
     clipped: list[bool] = field(default_factory=list)
+    elapsed_s: list[float] = field(default_factory=list)
+    long_range_loss: list[float | None] = field(default_factory=list)
     latest: dict[str, np.ndarray] = field(default_factory=dict)   # per-step arrays, newest step
     first: dict[str, np.ndarray] = field(default_factory=dict)    # the same at step 1
     sample: Sample | None = None
     step: int = 0                       # steps taken so far
     status: str = "ok"                  # "ok" or "diverged"
     diverged_at: int | None = None
-    done: bool = False                  # reached max_steps
+    done: bool = False                  # reached max_steps (not the session's Limit)
     steps_per_s: float = 0.0
     # live setting changes as (step, label); the change applies from the step after
     events: list[tuple[int, str]] = field(default_factory=list)
@@ -99,6 +108,8 @@ class RunUpdate:
         self.long_range_loss += newer.long_range_loss
         self.grad_norm += newer.grad_norm
         self.clipped += newer.clipped
+        self.elapsed_s += newer.elapsed_s
+        self.long_range_loss += newer.long_range_loss
         self.events += newer.events
         self.latest.update(newer.latest)
         self.first.update(newer.first)

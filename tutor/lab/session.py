@@ -6,23 +6,33 @@ typed commands for the training process, deciding once whether a change is live 
 and folds the updates that come back into a bounded `LabHistory`. A view renders it and calls
 its verbs; `on_change` is called after every verb (updates are the view's to poll, at the rate
 it draws).
+
+Every run has an end (see `ending`): at its step budget, or once its loss has levelled off, the
+session sets `ended` and the training process waits; space (`toggle_pause`) or a single step
+trains on, for another budget. While the view says the lab is off screen for longer than
+OFF_SCREEN_S, training is held, and it picks up when the lab is shown again.
 """
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from tutor.engine.settings import (MAX_CLIP, MAX_LR, MAX_SEED, MAX_SEQ_LEN, TASK_MIN_LEN,
                                    Settings)
 
 from .autocomplete import offers_autocomplete
+from .ending import DEFAULT_BUDGET, MIN_WINDOW, PlateauTest
 from .history import LabHistory
-from .protocol import Error, Live, Pace, Pause, Predict, Prediction, Start, Step, Update
+from .measures import ExperimentRun, Measurement
+from .protocol import (Error, Limit, Live, Pace, Pause, Predict, Prediction, Start, Step,
+                       Update)
 from .worker import PACES, TrainerProcess
 
 COMPARE_CELLS = ("rnn", "lstm", "gru")
 SEQ_LADDER = (2, 3, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000)
 DEFAULT_CLIP = 1.0
 SEND_HZ = 10.0            # the session reads the pipe this often (cheap: no drawing)
+OFF_SCREEN_S = 30.0       # training is held once the lab has been off screen this long
 
 
 class LabSession:
@@ -30,8 +40,16 @@ class LabSession:
     change the state (and single steps are remembered)."""
 
     def __init__(self, preset: Settings, *, paused: bool = False, max_steps: int | None = None,
-                 send_hz: float = SEND_HZ):
+                 send_hz: float = SEND_HZ, budget: int | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.preset = preset.validated()
+        self.budget = budget or DEFAULT_BUDGET
+        self.limit = self.budget       # the step this stretch of training ends at
+        self.ended: str | None = None  # "budget" or "plateau" once the run stopped by itself
+        self.plateau: dict[str, PlateauTest] = {}
+        self.clock = clock
+        self.held = False              # training held while the lab is off screen
+        self._off_screen_since: float | None = None
         self.settings = self.preset
         self.compare = False
         self.paused = paused
@@ -47,6 +65,7 @@ class LabSession:
         self.started = False
         self.closed = False
         self._early_steps = 0
+        self.experiment: ExperimentRun | None = None     # a prediction checkpoint's run
         self.prediction: Prediction | None = None   # the newest autocomplete answer
         self._request = 0
         self.on_change: Callable[[], None] = lambda: None
@@ -57,8 +76,8 @@ class LabSession:
         if self.closed:
             return
         self.started = True
-        self.trainer.start(Start(self.generation, self.runs()), paused=self.paused,
-                           pace=self.pace)
+        self.trainer.start(Start(self.generation, self.runs()), paused=self.paused or self.held,
+                           pace=self.pace, limit=self.limit)
         for _ in range(self._early_steps):
             self.trainer.send(Step())
         self._early_steps = 0
@@ -85,12 +104,24 @@ class LabSession:
         for message in self.trainer.poll():
             if isinstance(message, Error):
                 self.notice = message.message
+                self._end_experiment(message.message)
                 changed = True
             elif isinstance(message, Update):
-                changed = self.history.absorb(message) or changed
+                if self.experiment is not None:
+                    self.experiment.absorb(message)
+                if self.history.absorb(message):
+                    changed = True
+                    for name, run in message.runs.items():
+                        test = self.plateau.get(name)
+                        if test is None:
+                            test = self.plateau[name] = PlateauTest(run.baseline.loss)
+                        for loss in run.loss:
+                            test.add(loss)
             elif isinstance(message, Prediction) and message.generation == self.generation:
                 self.prediction = message
                 changed = True
+        if self.ended is None and self._check_end():
+            changed = True
         return changed
 
     # ---- autocomplete -----------------------------------------------------------------------------
@@ -115,12 +146,64 @@ class LabSession:
         self.trainer.send(Predict(self.generation, self._request, text))
         return True
 
+
+    # ---- ending by itself, and being off screen -----------------------------------------------------
+    @property
+    def step(self) -> int:
+        return max((r.step for r in self.history.runs.values()), default=0)
+
+    def _check_end(self) -> bool:
+        """End the run when it reached its budget or every live run levelled off."""
+        runs = [r for r in self.history.runs.values() if not r.diverged_at]
+        if not runs:
+            return False
+        if all(r.step >= self.limit for r in runs):
+            self.ended = "budget"
+        elif all(self.plateau.get(r.name) is not None and self.plateau[r.name].plateaued
+                 for r in runs):
+            self.ended = "plateau"
+            self.trainer.send(Limit(self.step))    # it may be a step or two further already
+        else:
+            return False
+        self.on_change()
+        return True
+
+    def _train_on(self) -> None:
+        """After an end: another budget of steps, and a fresh look for a plateau from here."""
+        self.ended = None
+        self.limit = self.step + self.budget
+        self.plateau = {name: PlateauTest(test.baseline_loss, earliest=MIN_WINDOW)
+                        for name, test in self.plateau.items()}
+        self.trainer.send(Limit(self.limit))
+
+    def _restart_ending(self) -> None:
+        self.ended = None
+        self.limit = self.budget
+        self.plateau = {}
+
+    def set_on_screen(self, on_screen: bool) -> None:
+        """The view says whether the lab can be seen (called often; cheap)."""
+        now = self.clock()
+        if on_screen:
+            self._off_screen_since = None
+            if self.held:
+                self.held = False
+                self.trainer.send(Pause(self.paused))
+                self.on_change()
+        elif self._off_screen_since is None:
+            self._off_screen_since = now
+        elif not self.held and now - self._off_screen_since >= OFF_SCREEN_S:
+            self.held = True
+            self.trainer.send(Pause(True))
+            self.on_change()
+
     # ---- the one place a change becomes live or a fresh run -----------------------------------------
     def _apply(self, settings: Settings, label: str | None = None, *,
                fresh: bool | None = None) -> None:
         """Take new settings. Fresh unless only live fields changed (or `fresh` says so); a fresh
         run's `label` names the previous run, whose loss stays on the chart in grey."""
         old_runs, old = self.runs(), self.settings
+        self._end_experiment("the lab's settings changed during the experiment")
         self.settings = settings.validated()
         new_runs = self.runs()
         if fresh is None:
@@ -129,8 +212,10 @@ class LabSession:
         if fresh:
             self.generation += 1
             self.history.reset(self.generation, new_runs, label)
+            self._restart_ending()
             if self.started and not self.closed:
                 if self.trainer.alive:
+                    self.trainer.send(Limit(self.limit))
                     self.trainer.send(Start(self.generation, new_runs))
                 else:
                     self.start()             # the process died: r brings it back
@@ -143,20 +228,43 @@ class LabSession:
         self.on_change()
 
     # ---- verbs ------------------------------------------------------------------------------------
-    def load_preset(self, settings: Settings) -> None:
-        """Start a fresh run from a lesson's preset and remember it for `restore_preset`."""
+    def load_preset(self, settings: Settings, budget: int | None = None) -> None:
+        """Start a fresh run from a lesson's preset (and its step budget; None: the default)
+        and remember it for `restore_preset`."""
         self.preset = settings.validated()
+        self.budget = budget or DEFAULT_BUDGET
         self.compare = False
         self.clip_threshold = _threshold_of(self.preset)
         self._apply(self.preset, fresh=True)
 
+    def run_experiment(self, settings: Settings, measure: str, step: int) -> ExperimentRun:
+        """A prediction's experiment: a fresh run of `settings` (training resumes if paused),
+        whose own updates fold the declared measurement. Any other verb that changes the run
+        ends it, unmeasured."""
+        self.compare = False
+        self._apply(settings, difference(self.settings, settings), fresh=True)
+        self.experiment = ExperimentRun(self.generation, Measurement(measure, step))
+        if self.paused:
+            self.toggle_pause()
+        return self.experiment
+
+    def _end_experiment(self, why: str) -> None:
+        if self.experiment is not None:
+            self.experiment.interrupt(why)
+            self.experiment = None
+
     def restore_preset(self) -> None:
-        self.load_preset(self.preset)
+        self.load_preset(self.preset, self.budget)
 
     def toggle_pause(self) -> None:
-        self.paused = not self.paused
+        """Pause or resume; after the run ended by itself, train on."""
+        if self.ended:
+            self._train_on()
+            self.paused = False
+        else:
+            self.paused = not self.paused
         self.history.paused = self.paused
-        self.trainer.send(Pause(self.paused))
+        self.trainer.send(Pause(self.paused or self.held))
         self.on_change()
 
     def reset_run(self) -> None:
@@ -220,6 +328,8 @@ class LabSession:
 
     def step_once(self) -> None:
         """One training step; pauses first if training was running."""
+        if self.ended:
+            self._train_on()
         if not self.paused:
             self.toggle_pause()
         if self.started:

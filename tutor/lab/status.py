@@ -32,12 +32,17 @@ def progress_fields(session: LabSession) -> list[Field]:
     if session.paused:
         fields.append((f"pace {pace:g}/s" if pace else "pace full", ""))  # `f` while paused
     step = max((r.step for r in runs), default=0)
-    fields.append((f"step {step}", ""))
-    if not session.paused and step == 0:
-        fields.append(("starting…", ""))
-    elif not session.paused and runs and not any(r.done or r.diverged_at for r in runs):
-        rate = sum(r.steps_per_s for r in runs) / len(runs)
-        fields.append((f"{rate:.0f} steps/s" + (f" (pace {pace:g})" if pace else ""), ""))
+    if session.ended:         # the flag says the step
+        fields.append(("the loss levelled off" if session.ended == "plateau"
+                       else f"its {session.budget}-step budget was reached", "italic"))
+    else:
+        fields.append((f"step {step}", ""))
+        if not session.paused and step == 0:
+            fields.append(("starting…", ""))
+        elif not session.paused and not session.held and runs \
+                and not any(r.done or r.diverged_at for r in runs):
+            rate = sum(r.steps_per_s for r in runs) / len(runs)
+            fields.append((f"{rate:.0f} steps/s" + (f" (pace {pace:g})" if pace else ""), ""))
     fields += [(part, "") for part in metric_parts(runs)]
     if session.notice:
         fields.append((session.notice, "italic"))
@@ -48,8 +53,12 @@ def _flag(session: LabSession, runs: list[RunHistory]) -> Field | None:
     diverged = [r for r in runs if r.diverged_at]
     if diverged and len(diverged) == len(runs):
         return f"diverged at step {diverged[0].diverged_at}, press r to reset", "bold reverse"
+    if session.ended:
+        return f"done at step {session.step} — space to train on", "bold reverse"
     if session.paused:
         return "paused", "bold reverse"
+    if session.held:
+        return "paused while the lab is off screen", "bold reverse"
     if runs and all(r.done or r.diverged_at for r in runs):
         return f"stopped after {session.max_steps} steps", "bold"
     if diverged:

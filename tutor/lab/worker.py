@@ -28,12 +28,16 @@ from tutor.engine.run import PER_STEP_FIELDS, Run
 from tutor.engine.settings import Settings
 
 from .autocomplete import predict_runs
-from .protocol import (Command, Error, Live, Message, Pace, Pause, Predict, RunUpdate, Start, Step,
-                       Stop, Update)
+from .protocol import (Command, Error, Limit, Live, Message, Pace, Pause, Predict, RunUpdate, Start,
+                       Step, Stop, Update)
 
 PACES = (None, 50.0, 10.0, 2.0)   # steps per second per run; None is full speed
 DEFAULT_SEND_HZ = 15.0
 RATE_WINDOW_S = 1.5                # steps/s is measured over this much recent wall time
+# The mechanism arrays are made only for the steps that are sent (`Run.attach_mechanism`);
+# ‖∂s_t/∂s_{t−1}‖ costs one SVD per timestep (milliseconds): taken at most this often, and the
+# latest one travels with every update in between.
+JACOBIAN_INTERVAL_S = 0.5
 PARENT_CHECK_S = 0.5
 LOST = "the training process stopped unexpectedly; press r to restart it"
 
@@ -49,13 +53,15 @@ class TrainerProcess:
         self._lost = False
         self.messages = 0          # messages received, for checking the child's coalescing
 
-    def start(self, first: Start, *, paused: bool = False, pace: float | None = None) -> None:
-        """Start a child (replacing any old one) that trains `first` at once."""
+    def start(self, first: Start, *, paused: bool = False, pace: float | None = None,
+              limit: int | None = None) -> None:
+        """Start a child (replacing any old one) that trains `first` at once, up to `limit`
+        steps (see `Limit`)."""
         self.close()
         self._lost = False
         ctx = multiprocessing.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
-        config = {"first": first, "paused": paused, "pace": pace,
+        config = {"first": first, "paused": paused, "pace": pace, "limit": limit,
                   "max_steps": self.max_steps, "send_hz": self.send_hz}
         proc = ctx.Process(target=child_main, args=(child_conn, os.getpid(), config),
                            name="rnn-tutor-trainer", daemon=True)
@@ -174,17 +180,19 @@ class _RunState:
         self.pending = RunUpdate(name, self.run.settings, self.run.baseline)
         self.first: dict | None = None
         self.latest = None
+        self.jacobian = None           # the newest jacobian_norm_per_step, and when it was taken
+        self.jacobian_at = -float("inf")
         self.rate = deque()            # (time, steps) samples for steps/s
 
     @property
     def settings(self) -> Settings:
         return self.run.settings
 
-    def finished(self, max_steps: int | None) -> bool:
-        return self.run.diverged or (max_steps is not None and self.run.steps >= max_steps)
+    def finished(self, *limits: int | None) -> bool:
+        return self.run.diverged or any(n is not None and self.run.steps >= n for n in limits)
 
-    def step(self, max_steps: int | None) -> None:
-        if self.finished(max_steps):
+    def step(self, max_steps: int | None, limit: int | None) -> None:
+        if self.finished(max_steps, limit):
             return
         rec = self.run.step()
         p = self.pending
@@ -195,8 +203,11 @@ class _RunState:
                                  else float(rec.long_range_loss))
         p.grad_norm.append(float(rec.grad_norm))
         p.clipped.append(bool(rec.clipped))
+        p.elapsed_s.append(float(rec.elapsed_s))
+        p.long_range_loss.append(None if rec.long_range_loss is None
+                                 else float(rec.long_range_loss))
         if self.first is None:
-            self.first = _per_step(rec)
+            self.first = _per_step(self.run.attach_mechanism(rec))
         self.latest = rec
 
     def take(self, now: float, max_steps: int | None, running: bool) -> RunUpdate:
@@ -213,7 +224,14 @@ class _RunState:
         (t0, s0), (t1, s1) = self.rate[0], self.rate[-1]
         p.steps_per_s = (s1 - s0) / (t1 - t0) if running and t1 > t0 else 0.0
         if self.latest is not None:
+            fresh = now - self.jacobian_at >= JACOBIAN_INTERVAL_S
+            run.attach_mechanism(self.latest, jacobian=fresh)
+            if fresh:
+                self.jacobian = self.latest.jacobian_norm_per_step
+                self.jacobian_at = now
             p.latest = _per_step(self.latest)
+            if self.jacobian is not None:
+                p.latest.setdefault("jacobian_norm_per_step", self.jacobian)
             p.first = dict(self.first)
             p.sample = run.sample()
             self.latest = None
@@ -236,6 +254,7 @@ class _Trainer:
         self.paused = bool(config["paused"])
         self.pace = config["pace"]
         self.max_steps = config["max_steps"]
+        self.limit = config.get("limit")
         self.send_interval = 1.0 / max(1.0, float(config["send_hz"]))
         self.generation = 0
         self.runs: dict[str, _RunState] = {}
@@ -269,6 +288,9 @@ class _Trainer:
                 self._reset_rates()
             case Step():
                 self.step_requests += 1
+            case Limit(steps):
+                self.limit = steps
+                self._reset_rates()
             case Pace(steps_per_s):
                 self.pace = steps_per_s
                 self._reset_rates()
@@ -284,7 +306,7 @@ class _Trainer:
             state.reset_rate()
 
     def can_train(self) -> bool:
-        if all(s.finished(self.max_steps) for s in self.runs.values()):
+        if all(s.finished(self.max_steps, self.limit) for s in self.runs.values()):
             return False
         return self.step_requests > 0 or not self.paused
 
@@ -323,7 +345,7 @@ class _Trainer:
     def tick(self, now: float) -> None:
         """One step of every run still going."""
         for state in self.runs.values():
-            state.step(self.max_steps)
+            state.step(self.max_steps, self.limit)
         if self.step_requests:
             self.step_requests -= 1
             self.urgent = True

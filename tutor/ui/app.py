@@ -33,6 +33,7 @@ from tutor.lessons import Lesson, LessonsError, find_lesson, load_lessons
 from tutor.progress import Progress
 
 from .checkpoint import CheckpointView
+from .predict_view import PredictionHandlers
 # Only the key map is needed up front; the LabPane (charts, NumPy, the worker) is imported when
 # the first lab is mounted, after the first lesson is on screen.
 from .lab_keys import LAB_BINDINGS, LabActions, long_description
@@ -97,7 +98,7 @@ class MainScreen(Screen):
             update()
 
 
-class TutorApp(OneLineErrors, LabActions, App[int]):
+class TutorApp(OneLineErrors, LabActions, PredictionHandlers, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "rnn-tutor"
     BINDINGS = APP_BINDINGS + LAB_KEYS

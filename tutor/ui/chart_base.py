@@ -42,6 +42,7 @@ REFERENCE = 7        # baseline and clip threshold
 INITIAL = 8          # the step-0 curve and the run before a restart
 EVENT = 12           # a setting changed here
 DIVERGED = 9
+PREDICTED = 5        # what the one-step factors predict
 
 
 class Legend:
@@ -144,6 +145,15 @@ class LabChart(PlotextPlot):
         ticks = nice_ticks(0, top, max(2, min(6, plot_width // 10)))
         self.plt.xticks(ticks, [tick_label(t) for t in ticks])
 
+    def _xaxis_timesteps(self, T: int, width: int) -> None:
+        """An x axis for t = 1..T, with 1 and T always labelled."""
+        self.plt.xlim(1, max(2, T))
+        ticks = [t for t in nice_ticks(0, T, max(2, min(6, width // 10))) if 1 <= t < T]
+        ticks = sorted(set([1] + ticks + [T]))
+        if len(ticks) > 2 and ticks[-1] - ticks[-2] < T / 8:
+            del ticks[-2]
+        self.plt.xticks(ticks, [f"{t:g}" for t in ticks])
+
     def _yaxis_linear(self, lo: float, hi: float, plot_height: int, yside=None) -> None:
         self.plt.ylim(lo, hi, yside=yside)
         ticks = nice_ticks(lo, hi, max(2, min(5, plot_height // 2)))
@@ -245,6 +255,14 @@ class LabChart(PlotextPlot):
     @property
     def plain_lines(self) -> list[str]:
         return [line.plain for line in self._lines]
+
+
+def floor_zeros(raw, logs: np.ndarray, floor: float) -> np.ndarray:
+    """Exact zeros (a gradient that vanished below float range) at the axis floor, so the curve
+    is seen to hit bottom; inf and NaN stay NaN and are not drawn."""
+    out = logs.copy()
+    out[np.asarray(raw) == 0] = floor
+    return out
 
 
 _SGR = re.compile(r"\x1b\[([0-9;]*)m")

@@ -29,7 +29,9 @@ CONTEXT_KEYS = [
 def describe_bindings(app, bindings: list[Binding], groups: dict[str, str], order: list[str],
                       describe=lambda binding: binding.description
                       ) -> list[tuple[str, list[tuple[str, str]]]]:
-    """Group bindings (merging keys that share an action) for display.
+    """Group bindings for display, one row per action name: keys that share an action, or an
+    action with other arguments (the cell keys 1 2 3 4, ] and [), share a row, and their
+    descriptions are joined with " / ", so the lab's keys fit 80×24.
 
     `groups` maps an action name (without arguments) or prefix ending in "*" to a group title;
     `describe` gives the text shown for a binding.
@@ -43,19 +45,24 @@ def describe_bindings(app, bindings: list[Binding], groups: dict[str, str], orde
                 return title
         return order[-1]
 
-    rows: dict[str, dict[str, tuple[list[str], str]]] = {title: {} for title in order}
+    rows: dict[str, dict[str, tuple[list[str], list[str]]]] = {title: {} for title in order}
+    seen: set[str] = set()
     for binding in bindings:
         title = group_of(binding.action)
         entry = rows.setdefault(title, {})
-        keys, description = entry.get(binding.action, ([], describe(binding)))
+        name = binding.action.split("(", 1)[0]
+        keys, descriptions = entry.get(name, ([], []))
         for key in binding.key.split(","):
             key = key.strip()
             shown = binding.key_display if binding.key_display and "," not in binding.key \
                 else app.get_key_display(Binding(key, binding.action))
             if shown not in keys:
                 keys.append(shown)
-        entry[binding.action] = (keys, description or binding.action)
-    return [(title, [(" ".join(keys), desc) for keys, desc in rows[title].values()])
+        if binding.action not in seen:          # the first binding of an action describes it
+            seen.add(binding.action)
+            descriptions.append(describe(binding) or binding.action)
+        entry[name] = (keys, descriptions)
+    return [(title, [(" ".join(keys), " / ".join(descs)) for keys, descs in rows[title].values()])
             for title in rows if rows[title]]
 
 

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.reactive import reactive
+from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -20,6 +21,7 @@ from tutor.lab.session import LabSession
 
 from .chart_base import LabChart
 from .lab_charts import CHART_TYPES
+from .sample_view import sample_text
 from .settings_screen import SettingsScreen
 
 SAMPLE_EVERY_S = 1.5      # a sample that changed 4 times a second could not be read
@@ -31,16 +33,18 @@ class LabPane(Widget):
 
     DEFAULT_CSS = (Path(__file__).with_name("lab.tcss")).read_text(encoding="utf-8")
 
-    status: reactive[tuple[Text, ...]] = reactive((), layout=False, init=False)
+    # repaint=False: the status widget repaints itself; a repaint of the pane would repaint the
+    # charts under it too, every update (4x the bytes).
+    status: reactive[tuple[Text, ...]] = reactive((), layout=False, repaint=False, init=False)
     too_small = reactive(False, init=False)
     chart_page = reactive(0, init=False)
     visible_count = reactive(len(CHART_TYPES), init=False)
 
     def __init__(self, settings: Settings, fps: float = 4.0, max_steps: int | None = None, *,
-                 paused: bool = False, name: str | None = None, id: str | None = None,
-                 classes: str | None = None):
+                 paused: bool = False, budget: int | None = None, name: str | None = None,
+                 id: str | None = None, classes: str | None = None):
         super().__init__(name=name, id=id, classes=classes)
-        self.session = LabSession(settings, paused=paused, max_steps=max_steps)
+        self.session = LabSession(settings, paused=paused, max_steps=max_steps, budget=budget)
         self.session.on_change = self._show_status
         self.fps = fps if math.isfinite(fps) and fps > 0 else 4.0
         self._sample_at = 0.0
@@ -98,7 +102,7 @@ class LabPane(Widget):
         self._show_status()
         # Start the worker once the first frame is out: a learner sees the screen sooner.
         self.call_after_refresh(self.session.start)
-        self.set_interval(1.0 / self.session.trainer.send_hz, self.session.poll)
+        self.set_interval(1.0 / self.session.trainer.send_hz, self._poll)
         # One timer slot per chart: each builds at most one chart, so a key never waits behind
         # several plotext builds in a row; every chart still redraws at up to `fps`.
         self._slot = 0
@@ -114,6 +118,25 @@ class LabPane(Widget):
     def on_resize(self) -> None:
         self._layout_charts()
         self._show_status()
+
+    def _poll(self) -> None:
+        self.session.set_on_screen(self.on_screen)
+        self.session.poll()
+
+    @property
+    def on_screen(self) -> bool:
+        """Whether the learner can see the lab: shown (every ancestor displayed) on the top
+        screen, or under modal screens only (help, settings)."""
+        node = self
+        while isinstance(node, Widget):
+            if not node.display:
+                return False
+            node = node.parent
+        stack = self.app.screen_stack
+        if self.screen not in stack:
+            return False
+        above = stack[stack.index(self.screen) + 1:]
+        return all(isinstance(screen, ModalScreen) for screen in above)
 
     def _tick(self) -> None:
         slot, self._slot = self._slot, (self._slot + 1) % len(self.charts)
@@ -142,6 +165,36 @@ class LabPane(Widget):
 
         self.app.push_screen(SettingsScreen(self.session.settings), done)
 
+    def show_reproduce(self) -> None:
+        from tutor.lab.reproduce import caveats, command_line
+
+        from .reproduce_screen import ReproduceScreen
+        self.app.push_screen(ReproduceScreen(command_line(self.session.settings),
+                                             caveats(self.session)))
+
+    def export_run(self) -> None:
+        """Settings, steps and a screenshot into a new folder under the data folder, named in
+        the status line; in a browser (textual-serve) the files download too."""
+        from tutor.lab.export import export_run, new_run_folder
+        from tutor.progress import data_dir
+
+        try:
+            folder = new_run_folder(data_dir(), self.session.settings)
+            paths = export_run(self.session, folder)
+            svg = folder / "lab.svg"
+            svg.write_text(self.app.export_screenshot(title=f"rnn-tutor lab · {folder.name}"),
+                           encoding="utf-8")
+            paths.append(svg)
+        except OSError as exc:
+            self._tell(f"could not export the run: {exc.strerror or exc}")
+            return
+        if self.app.is_web:
+            for path in paths:
+                self.app.deliver_text(path, save_filename=f"{folder.name}-{path.name}",
+                                      mime_type="image/svg+xml" if path.suffix == ".svg"
+                                      else None)
+        self._tell(f"exported to {_home_relative(folder)}")
+
     def open_autocomplete(self) -> None:
         refusal = self.session.autocomplete_refusal
         if refusal is not None:
@@ -162,8 +215,8 @@ class LabPane(Widget):
         self.too_small = width < MIN_WIDTH or height < MIN_HEIGHT
         if self.too_small:
             return
-        charts_height = height - 5          # sample (with its rule) and status
-        cols = 2 if width >= 76 else 1
+        charts_height = height - 6          # sample (with its rule) and status
+        cols = 3 if width >= 114 else 2 if width >= 76 else 1
         rows = 2 if charts_height >= (28 if cols == 2 else 20) else 1
         grid = self.query_one("#lab-charts")
         grid.styles.grid_size_columns = cols
@@ -225,21 +278,22 @@ class LabPane(Widget):
         if key == self._sample_key:
             return
         self._sample_key, self._sample_at = key, now
-        text = Text(no_wrap=True, overflow="ellipsis")
-        if not runs:
-            text.append("sample: appears after the first step", "dim")
-        else:
-            sample = runs[0].sample
-            text.append("input  ", "bold")
-            text.append(sample.inputs)
-            text.append("\ntarget ", "bold")
-            text.append(sample.target)
-            for run in runs:
-                label = f"  {run.name}" if self.session.compare else "  prediction"
-                text.append(label + " ", "bold")
-                text.append(run.sample.prediction)
-            text.append(f"   (step {runs[0].step})", "dim")
+        width = max(20, self.size.width - 2)                       # less the padding
+        text = sample_text(runs, self.session.compare, width)
+        area = self.query_one("#lab-sample", Static)
+        height = text.plain.count("\n") + 2                          # and the border
+        if area.styles.height is None or area.styles.height.value != height:
+            area.styles.height = height
+            area.update(text)
+            return
         self.query_one("#lab-sample", Static).update(text, layout=False)
+
+
+def _home_relative(path: Path) -> str:
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 def _wrap(parts: list[tuple[str, str]], sep: str, width: int | None) -> list[Text]:

@@ -7,10 +7,12 @@ import math
 import numpy as np
 
 from tutor.lab.history import RunHistory
+from tutor.lab.mechanism import loss_at_last_step, predicted_grad_norms
 
-from .axes import aggregate, clean_log10, nice_ceil, nice_ticks, thin
+from .axes import aggregate, clean_log10, nice_ceil, thin
 from .chart_base import (CELL_COLOR, CELL_MARKER, DIVERGED, EVENT, INITIAL, MARKER_GLYPH,
-                         REFERENCE, LabChart, Legend)
+                         PREDICTED, REFERENCE, LabChart, Legend, floor_zeros)
+from .mechanism_charts import LocalFactorChart, UpdateShareChart
 
 class LossChart(LabChart):
     """The training loss against the input-blind baseline; for a task that scores one long-range
@@ -116,18 +118,31 @@ class GradPerStepChart(LabChart):
         first_raw = None if h.compare else runs[0].first.get("grad_norm_per_step")
         if first_raw is not None:
             first = clean_log10(first_raw)
-        lo, _ = self._yaxis_log([c for _, c in curves] + [first], height)
+        predicted = None
+        run0 = runs[0]
+        if not h.compare and "jacobian_norm_per_step" in run0.latest \
+                and loss_at_last_step(run0.settings.task):
+            predicted = clean_log10(predicted_grad_norms(run0.latest["jacobian_norm_per_step"],
+                                                         run0.latest["grad_norm_per_step"]))
+            # A product of factors can run decades past the measured curve: the chart keeps to
+            # the measured range (and three decades under it), the rest is off the axis.
+            measured = np.concatenate([c for _, c in curves])
+            measured = measured[np.isfinite(measured)]
+            if measured.size:
+                keep = (predicted >= measured.min() - 3) & (predicted <= measured.max() + 1)
+                predicted = np.where(keep, predicted, np.nan)
+        lo, _ = self._yaxis_log([c for _, c in curves] + [first, predicted], height)
         T = len(runs[0].latest["grad_norm_per_step"])
-        _xaxis_timesteps(self, T, width)
+        self._xaxis_timesteps(T, width)
         legend = Legend(self.title)
         t = list(range(1, T + 1))
         if first is not None:
-            self._line(*thin(t, list(_floor_zeros(first_raw, first, lo)), limit), INITIAL,
+            self._line(*thin(t, list(floor_zeros(first_raw, first, lo)), limit), INITIAL,
                        marker="·")
         for run, curve in curves:
             marker = CELL_MARKER[run.cell] if h.compare else "braille"
             raw = run.latest["grad_norm_per_step"]
-            drawn = _floor_zeros(raw, curve, lo)
+            drawn = floor_zeros(raw, curve, lo)
             self._line(*thin(t, list(drawn), limit), CELL_COLOR[run.cell], marker)
             label = run.cell if h.compare else f"step {run.step}"
             short = run.cell if h.compare else "now"
@@ -142,6 +157,9 @@ class GradPerStepChart(LabChart):
             legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell], label, short)
         if first is not None:
             legend.add("·", INITIAL, "step 0")
+        if predicted is not None:
+            self._line(*thin(t, list(predicted), limit), PREDICTED, marker="x")
+            legend.add("x", PREDICTED, "Π local factors", "Π factors", "")
         return legend
 
 
@@ -167,7 +185,7 @@ class GatesChart(LabChart):
             return None
         limit = max(8, 2 * width)
         T = len(runs[0].latest["gate_per_step"])
-        _xaxis_timesteps(self, T, width)
+        self._xaxis_timesteps(T, width)
         self._yaxis_linear(0.0, 1.0, height)
         legend = Legend(self.title)
         t = list(range(1, T + 1))
@@ -185,27 +203,10 @@ class GatesChart(LabChart):
             raw = lstm.latest["cell_grad_norm_per_step"]
             cells = clean_log10(raw)
             lo, _ = self._yaxis_log([cells], height, yside="right")
-            self._line(*thin(t, list(_floor_zeros(raw, cells, lo)), limit), 2, marker="·",
+            self._line(*thin(t, list(floor_zeros(raw, cells, lo)), limit), 2, marker="·",
                        yside="right")
             legend.add("·", 2, "‖∂L/∂c_t‖ (right axis)", "‖∂L/∂c_t‖ →")
         return legend
-
-
-def _floor_zeros(raw, logs: np.ndarray, floor: float) -> np.ndarray:
-    """Exact zeros (a gradient that vanished below float range) at the axis floor, so the curve
-    is seen to hit bottom; inf and NaN stay NaN and are not drawn."""
-    out = logs.copy()
-    out[np.asarray(raw) == 0] = floor
-    return out
-
-
-def _xaxis_timesteps(chart: LabChart, T: int, width: int) -> None:
-    chart.plt.xlim(1, max(2, T))
-    ticks = [t for t in nice_ticks(0, T, max(2, min(6, width // 10))) if 1 <= t < T]
-    ticks = sorted(set([1] + ticks + [T]))
-    if len(ticks) > 2 and ticks[-1] - ticks[-2] < T / 8:
-        del ticks[-2]
-    chart.plt.xticks(ticks, [f"{t:g}" for t in ticks])
 
 
 def _mark_events(chart: LabChart, runs: list[RunHistory], legend: Legend) -> None:
@@ -229,4 +230,6 @@ def _mark_events(chart: LabChart, runs: list[RunHistory], legend: Legend) -> Non
         legend.add("│", DIVERGED, f"diverged @{min(diverged)}", f"diverged @{min(diverged)}")
 
 
-CHART_TYPES = (LossChart, GradPerStepChart, GradNormChart, GatesChart)
+# The order is the paging order at 80×24: symptom first (loss, ‖∂L/∂h_t‖), then the mechanism.
+CHART_TYPES = (LossChart, GradPerStepChart, UpdateShareChart, LocalFactorChart, GradNormChart,
+               GatesChart)

@@ -42,6 +42,10 @@ LAB_BINDINGS = [
     Binding("a", "lab_autocomplete", "Autocomplete", show=False,
             tooltip="Autocomplete (language task): the live model's next word"),
     Binding("g", "lab_next_chart", "More charts", tooltip="Next chart, when they do not all fit"),
+    Binding("R", "lab_reproduce", "Reproduce", show=False,
+            tooltip="The command line that reproduces this run; c copies it"),
+    Binding("E", "lab_export", "Export", show=False,
+            tooltip="Export the run: settings, every step (JSON Lines), an SVG screenshot"),
 ]
 
 
@@ -119,6 +123,12 @@ class LabActions:
 
     def action_lab_next_chart(self) -> None:
         self._view("next_chart")
+
+    def action_lab_reproduce(self) -> None:
+        self._view("show_reproduce")
+
+    def action_lab_export(self) -> None:
+        self._view("export_run")
 
     def action_lab_autocomplete(self) -> None:
         self._view("open_autocomplete")

@@ -13,7 +13,8 @@ def build_view(mode: LabMode, *, fps: float = 4.0, max_steps: int | None = None,
     tutor's first lesson is on screen before NumPy and the charts are loaded."""
     if isinstance(mode, TrainLab):
         from .lab import LabPane
-        return LabPane(mode.settings, fps=fps, max_steps=max_steps, paused=paused, id=id)
+        return LabPane(mode.settings, fps=fps, max_steps=max_steps, paused=paused,
+                       budget=mode.budget, id=id)
     if isinstance(mode, WorkedLab):
         from .worked_view import WorkedView
         return WorkedView(cell=mode.cell, id=id)
@@ -31,6 +32,6 @@ def reuse(view: Widget | None, old: LabMode, new: LabMode) -> bool:
     if view is None or new is None:
         return False
     if isinstance(new, TrainLab) and isinstance(old, TrainLab):
-        view.session.load_preset(new.settings)
+        view.session.load_preset(new.settings, new.budget)
         return True
     return isinstance(new, WorkedLab) and old == new

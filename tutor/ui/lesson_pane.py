@@ -22,6 +22,7 @@ from markdown_it import MarkdownIt
 from tutor.lessons import Checkpoint, Lesson
 
 from .checkpoint import CheckpointView
+from .predict_view import PredictView
 
 COMPLETE_MARK = "✓"
 BLOCKS_PER_CHUNK = 6         # Markdown blocks per widget after the first screenful
@@ -234,8 +235,9 @@ class LessonPane(Vertical):
         for part in lesson.parts:
             if isinstance(part, Checkpoint):
                 number += 1
-                add(CheckpointView(part, number, total, answers.get(part.id),
-                                   id=f"checkpoint-{part.id}"), len(part.options) + 6)
+                view = PredictView if part.predicts else CheckpointView
+                add(view(part, number, total, answers.get(part.id),
+                         id=f"checkpoint-{part.id}"), len(part.options) + 6)
                 continue
             chunk: list[str] = []
             chunk_rows = 0

@@ -39,17 +39,41 @@ class Backward:
         dH      (T, B, H) total ∂L/∂h_t
         dC      (T, B, H) total ∂L/∂c_t (LSTM)
         dH_norm, dC_norm   (T,) ‖∂L/∂h_t‖ and ‖∂L/∂c_t‖ over the batch, in float64
+        dX      (T, B, I) ∂L/∂x_t, through every path;  dX_norm  (T,) its norm per step
+        param_norm  (T,) the norm of step t's own contribution to the recurrent layer's
+                gradient (over the four PyTorch arrays together; see `_WeightGrads.step_norms`)
         dA      (T, B, G·H) gradients at the gate pre-activations
         dAh     GRU: the recurrent side's pre-activation gradients
     A training step never reads dA, so a cell may hand over a function that computes it (from
     dH, dC and the forward cache, with the very operations the backward loop used) on first
-    access instead of storing it."""
+    access instead of storing it. dX, dX_norm and param_norm, likewise, are computed on first
+    access (from the δ of every step, which the pass keeps), so a step that nobody asks them of
+    costs nothing more."""
 
     def __init__(self, grads, dH, dC=None, dA=None, dAh=None, *, dH_norm, dC_norm=None,
-                 gate_grads=None):
+                 gate_grads=None, step_metrics=None):
         self.grads, self.dH, self.dC = grads, dH, dC
         self.dH_norm, self.dC_norm = dH_norm, dC_norm
         self._dA, self._dAh, self._gate_grads = dA, dAh, gate_grads
+        self._step_metrics, self._metrics = step_metrics, None
+
+    def _metric(self, name: str):
+        if self._metrics is None:
+            self._metrics = {} if self._step_metrics is None else self._step_metrics()
+            self._step_metrics = None
+        return self._metrics.get(name)
+
+    @property
+    def dX(self) -> np.ndarray | None:
+        return self._metric("dX")
+
+    @property
+    def dX_norm(self) -> np.ndarray | None:
+        return self._metric("dX_norm")
+
+    @property
+    def param_norm(self) -> np.ndarray | None:
+        return self._metric("param_norm")
 
     def _materialise(self):
         if self._gate_grads is not None:
@@ -105,9 +129,38 @@ def _swap(a: np.ndarray) -> np.ndarray:
     return a.transpose(0, 2, 1)
 
 
+def _drop(drop: dict, s: int, *carried: np.ndarray) -> bool:
+    """Truncation: zero, in the columns `drop[s]` names, what the backward pass carries into
+    state s from the step after it (the seed at s is added afterwards). True if it did.
+
+    With cuts at many states (a loss at every step) it also flushes entries below
+    `Cell._cutoff` to zero at every step: some columns then always hold a fresh seed, so the
+    whole-array test that stops a vanishing gradient never fires, and the other columns would
+    decay into the subnormal range (in float32, each operation on them in microcode: measured
+    a hundred times slower). A single cut needs no flush: the whole-array test works."""
+    cols = drop.get(s)
+    if len(drop) > 1:
+        cut = Cell._cutoff(carried[0].dtype)
+        for a in carried:
+            np.copyto(a, 0.0, where=np.abs(a) < cut)
+    if cols is None:
+        return False
+    for a in carried:
+        a[:, cols] = 0.0
+    return True
+
+
 def _negligible(x: np.ndarray, cut: float) -> bool:
     """Every entry within ±cut (False when x holds NaN)."""
     return bool(x.max() < cut) and bool(x.min() > -cut)
+
+
+def _diagonals(v: np.ndarray) -> np.ndarray:
+    """(T, n) → (T, n, n): diag(v_t) at each step."""
+    out = np.zeros(v.shape + v.shape[-1:], v.dtype)
+    idx = np.arange(v.shape[-1])
+    out[:, idx, idx] = v
+    return out
 
 
 def _gate_mean(cache: Cache, gate: int) -> np.ndarray:
@@ -124,6 +177,7 @@ def _row_means(block: np.ndarray) -> np.ndarray:
 class Cell:
     name = ""
     gates = 1
+    step_metrics = True                      # False: no dX, dX_norm, param_norm (bench/engine.py)
 
     def __init__(self):
         self._scratch: dict[str, np.ndarray] = {}
@@ -141,14 +195,29 @@ class Cell:
         return self.backprop(p, cache, direct[-1], direct if direct[:-1].any() else None)
 
     def backprop(self, p: dict, cache: Cache, last: np.ndarray,
-                 direct: np.ndarray | None = None) -> Backward:
+                 direct: np.ndarray | None = None, drop: dict | None = None) -> Backward:
         """`backward` with the loss's gradient in the cells' layout: last (H, B) at the last
-        step, and direct (T, H, B) at every step, or None when only the last step has one."""
+        step, and direct (T, H, B) at every step, or None when only the last step has one.
+        drop {s: columns}: what flows back into state s from step s+1 is dropped in those
+        columns (truncated backpropagation, `tutor.engine.truncate`)."""
         raise NotImplementedError
 
     def gate_per_step(self, cache: Cache) -> np.ndarray | None:
         """Batch-mean of the gate that decides how much memory is kept, per step."""
         return None
+
+    def state_jacobians(self, W_hh: np.ndarray, cache: Cache, sample: int) -> np.ndarray:
+        """(T, S, S) in float64: ∂s_t/∂s_{t−1} at t = 1..T for one sequence of the batch (s_0 is
+        the zero initial state), s = h (S = H), or the stacked (h, c) for the LSTM (S = 2H)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _sequence(cache: Cache, sample: int, *names):
+        """The arrays `names` of the cache for one sequence, (T, ·) in float64, and the
+        previous hidden states h_0..h_{T-1}."""
+        H = np.asarray(cache.H[:, sample], np.float64)
+        h_prev = np.concatenate([np.zeros_like(H[:1]), H[:-1]])
+        return [np.asarray(getattr(cache, n)[:, sample], np.float64) for n in names], h_prev
 
     # ---- shared machinery ----
     def _buf(self, name: str, shape: tuple, dtype) -> np.ndarray:
@@ -224,6 +293,34 @@ class Cell:
         is handled in microcode and a training step slows down tenfold or more."""
         return float(np.finfo(dtype).tiny) * 2.0 ** 24
 
+    def _contribution_weights(self, rows: int, Hn: int, I: int, dtype) -> np.ndarray:
+        """`_contribution_layout` flattened, kept on the cell."""
+        key = ("cw", rows, Hn, I, np.dtype(dtype))
+        w = self._scratch.get(key)
+        if w is None:
+            w = self._scratch[key] = self._contribution_layout(rows, Hn, I).astype(dtype).ravel()
+        return w
+
+    @staticmethod
+    def _contribution_layout(rows: int, Hn: int, I: int) -> np.ndarray:
+        """(rows, H+I+1): how often each entry of δ_t·[h_{t-1}; x_t; 1]ᵀ appears among the four
+        PyTorch gradients. The bias column is both bias_ih and bias_hh: twice."""
+        w = np.ones((rows, Hn + I + 1))
+        w[:, Hn + I] = 2.0
+        return w
+
+    def _step_metrics(self, wg: "_WeightGrads", W_x: np.ndarray, Hn: int,
+                      scale) -> "_StepMetrics | None":
+        """What makes the per-step metrics of a backward pass for `Backward` (dX, dX_norm,
+        param_norm) when first asked. W_x (I, r): the input weights' transpose in the row order
+        of δ's first r rows (the rows that meet x), copied now since the weights change after
+        the step. None when the cell is told not to (`step_metrics`)."""
+        if not self.step_metrics:
+            return None
+        W_x = np.array(W_x)
+        return _StepMetrics(wg, W_x, self._contribution_weights(wg.rows, Hn, W_x.shape[0],
+                                                                wg.D.dtype), scale)
+
     @staticmethod
     def _split_grads(G, Hn, I) -> dict:
         """The stacked gradient [dW_hh | dW_ih | db] into PyTorch's four arrays."""
@@ -233,6 +330,25 @@ class Cell:
             "bias_ih_l0": G[:, Hn + I].copy(),
             "bias_hh_l0": G[:, Hn + I].copy(),
         }
+
+
+class _StepMetrics:
+    """The per-step metrics of one backward pass, from the δ its `_WeightGrads` keeps."""
+
+    def __init__(self, wg: "_WeightGrads", W_x: np.ndarray, weights: np.ndarray, scale):
+        self.wg, self.W_x, self.weights, self.scale = wg, W_x, weights, scale
+
+    def __call__(self) -> dict:
+        dX = self.wg.input_grads(self.W_x)
+        wide = dX.astype(np.float64)                      # I·T·B numbers: no range trouble
+        return {"dX": dX.transpose(1, 2, 0),
+                "dX_norm": np.sqrt(np.einsum("itb,itb->t", wide, wide)),
+                "param_norm": self.wg.step_norms(self.weights, self.scale)}
+
+    def parts(self):
+        """For adding passes together (truncation): dX (I, T, B), every step's contribution
+        P_t (T, rows, H+I+1) in float64, and the weights of its entries."""
+        return self.wg.input_grads(self.W_x), self.wg.contributions(), self.weights
 
 
 class _WeightGrads:
@@ -250,14 +366,20 @@ class _WeightGrads:
         self.rows, self.B, self.T = rows, B, T
         self.steps = max(1, min(T, self.CHUNK_BYTES // (rows * B * np.dtype(dtype).itemsize)))
         # [h_{t-1}; x_t; 1; 0…] for every step and batch row: (T·B, K), the GEMM's right side.
-        Zb = cell._buf("Zb", (T, B, K), dtype)
+        # With per-step metrics Zb and D come from the result pool, not scratch: a Backward
+        # that nobody has asked for its metrics yet keeps them, and the next pass must not
+        # overwrite them.
+        keep = cell._fresh if cell.step_metrics else cell._buf
+        Zb = keep("Zb", (T, B, K), dtype)
         Zb[0, :, :Hn] = 0.0
         Zb[1:, :, :Hn] = Hs[:-1].transpose(0, 2, 1)
         Zb[:, :, Hn:Hn + I] = X
         Zb[:, :, Hn + I] = 1.0
         Zb[:, :, Hn + I + 1:] = 0.0
         self.Zb = Zb.reshape(T * B, K)
-        self.D = cell._buf("Dwg", (rows, T, B), dtype)
+        self.Zt = Zb[:, :, :Hn + I + 1]      # (T, B, H+I+1): each step's [h_{t-1}; x_t; 1]ᵀ
+        self.cell = cell
+        self.D = keep("Dwg", (rows, T, B), dtype)
         self.first = T                       # steps first.. have been added
         self.G = cell._buf("Gwg", (rows, K), dtype)
 
@@ -275,3 +397,51 @@ class _WeightGrads:
         c = self.first * self.B
         lhs = self.D.reshape(self.rows, self.T * self.B)[:, c:]
         return np.matmul(lhs, self.Zb[c:], out=self.G)
+
+    def input_grads(self, W_x: np.ndarray) -> np.ndarray:
+        """∂L/∂x_t for every step, (I, T, B): W_xᵀ·δ_t over the first W_x.shape[1] rows of δ
+        (those that meet the input), one GEMM over all steps; zero before `first`."""
+        I, r = W_x.shape
+        dX = np.zeros((I, self.T, self.B), self.D.dtype)
+        c = self.first * self.B
+        D = self.D.reshape(self.rows, self.T * self.B)
+        dX.reshape(I, -1)[:, c:] = W_x @ D[:r, c:]
+        return dX
+
+    def contributions(self) -> np.ndarray:
+        """P_t = δ_t·[h_{t-1}; x_t; 1]ᵀ for every step, (T, rows, H+I+1) in float64."""
+        P = np.zeros((self.T, self.rows, self.Zt.shape[2]))
+        n0 = self.first
+        P[n0:] = np.matmul(self.D.transpose(1, 0, 2)[n0:].astype(np.float64),
+                           self.Zt[n0:].astype(np.float64))
+        return P
+
+    def step_norms(self, weights: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """‖P_t‖ per step, P_t = δ_t·[h_{t-1}; x_t; 1]ᵀ: step t's own term of the stacked
+        gradient (the terms sum to `total()`), its entries counted as `weights` says (flat
+        (rows·(H+I+1),)): the norm over the four PyTorch arrays of the gradient with respect to
+        a copy of the parameters used at step t only. One batched GEMM over the steps, then a
+        GEMV of the squares against the weights. Call it after `total()`: it may rescale the
+        inputs' copy in place.
+
+        In float32 a square below ~1e-38 is subnormal (slow) or lost, above ~3e38 inf; a
+        vanishing or exploding gradient reaches both. `scale` (T,) is each step's size (its
+        ‖∂L/∂h_t‖, or more): when some step's lies outside (1e-15, 1e15), each step's inputs
+        are divided by its scale first and the squares multiplied back in float64."""
+        n0, T = self.first, self.T
+        sq = np.zeros(T)
+        if n0 >= T:
+            return sq
+        Z = self.Zt[n0:]
+        s = scale[n0:]
+        rescale = self.D.dtype != np.float64 and not (s.min() > 1e-15 and s.max() < 1e15)
+        if rescale:
+            s = np.where((s > 0) & np.isfinite(s), s, 1.0)
+            Z *= (1.0 / s).astype(Z.dtype)[:, None, None]
+        P = self.cell._buf("Pstep", (T, self.rows, Z.shape[2]), self.D.dtype)[n0:]
+        np.matmul(self.D.transpose(1, 0, 2)[n0:], Z, out=P)
+        np.square(P, out=P)
+        sq[n0:] = P.reshape(T - n0, -1) @ weights
+        if rescale:
+            sq[n0:] *= s * s
+        return np.sqrt(sq)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Backward, Cache, Cell, _SquaredNorms, _gate_mean, _negligible, _swap
+from .base import (Backward, Cache, Cell, _diagonals, _drop, _SquaredNorms, _gate_mean, _negligible,
+                   _swap)
 
 
 class GRU(Cell):
@@ -64,7 +65,7 @@ class GRU(Cell):
                 h += nudge[2].T
         return Cache(X=X, H=_swap(Hs[1:]), A=_swap(A[:, :3 * Hn]), HN=_swap(A[:, 3 * Hn:]))
 
-    def backprop(self, p, cache, last, direct=None):
+    def backprop(self, p, cache, last, direct=None, drop=None):
         X, Hs, HN = cache.X, _swap(cache.H), _swap(cache.HN)
         T, Hn, B = Hs.shape
         dtype = Hs.dtype
@@ -102,9 +103,10 @@ class GRU(Cell):
                     mm(WT, da.reshape(4 * Hn, B), prev)
                     mul(dh, z[t], tmp)       # h_t = … + z ⊙ h_{t-1}
                     add(prev, tmp, prev)
+                    dropped = drop is not None and _drop(drop, t - 1, prev)
                     if direct is not None:
                         add(prev, direct[t - 1], prev)
-                    if not t & 3 and _negligible(prev, cut):
+                    if (not t & 3 or dropped) and _negligible(prev, cut):
                         if direct is None:   # nothing reaches the earlier steps any more
                             dH[:t] = 0.0
                             dA[:t] = 0.0
@@ -123,10 +125,22 @@ class GRU(Cell):
             "bias_ih_l0": G[:3 * Hn, Hn + I].copy(),
             "bias_hh_l0": G[hidden_rows, Hn + I],
         }
+        dH_norm = norms.norms()
+        metrics = self._step_metrics(wg, p["weight_ih_l0"].T, Hn, dH_norm)
         # dA (r, z, n rows) is a view; dAh (r, z, hn) needs a copy, made only if asked for.
-        return Backward(grads=grads, dH=_swap(dH), dH_norm=norms.norms(), gate_grads=lambda: (
+        return Backward(grads=grads, dH=_swap(dH), dH_norm=dH_norm, gate_grads=lambda: (
             _swap(dA.reshape(T, 4 * Hn, B)[:, :3 * Hn]),
-            _swap(dA[:, [0, 1, 3]].reshape(T, 3 * Hn, B))))
+            _swap(dA[:, [0, 1, 3]].reshape(T, 3 * Hn, B))), step_metrics=metrics)
+
+    @staticmethod
+    def _contribution_layout(rows, Hn, I):
+        """Rows r, z, n, hn against [h; x; 1]: r and z as in every cell; n (input side) meets
+        x and b_in only, hn (recurrent side) h and b_hn only."""
+        w = np.ones((rows, Hn + I + 1))
+        w[:2 * Hn, Hn + I] = 2.0
+        w[2 * Hn:3 * Hn, :Hn] = 0.0
+        w[3 * Hn:, Hn:Hn + I] = 0.0
+        return w
 
     @staticmethod
     def _factors(a, Hs, hn, t0, P):
@@ -153,6 +167,20 @@ class GRU(Cell):
         sub(one, P[:, 2], P[:, 2])
         tmp = np.subtract(one, z)
         mul(P[:, 2], tmp, P[:, 2])
+
+    def state_jacobians(self, W_hh, cache, sample):
+        """With h_t = (1 − z)·n + z·h_{t−1} and n = tanh(W_in x + b_in + r·hn), hn = W_hn h_{t−1}
+        + b_hn, σ′ = σ(1 − σ):
+            ∂h_t/∂h_{t−1} = diag(z) + diag((h_{t−1} − n)σ′(z))W_z
+                            + diag((1 − z)(1 − n²))·(diag(r)W_n + diag(hn·σ′(r))W_r)"""
+        (A, HN), h_prev = self._sequence(cache, sample, "A", "HN")
+        Hn = HN.shape[1]
+        W = np.asarray(W_hh, np.float64).reshape(3, Hn, Hn)          # W_r, W_z, W_n
+        r, z, n = (A[:, k * Hn:(k + 1) * Hn] for k in range(3))
+        d = lambda v: v[:, :, None]
+        into_n = (1 - z) * (1 - n * n)
+        return (_diagonals(z) + d((h_prev - n) * z * (1 - z)) * W[1]
+                + d(into_n * r) * W[2] + d(into_n * HN * r * (1 - r)) * W[0])
 
     def gate_per_step(self, cache):
         return _gate_mean(cache, 1)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Backward, Cache, Cell, _SquaredNorms, _gate_mean, _negligible, _row_means, _swap
+from .base import (Backward, Cache, Cell, _diagonals, _drop, _SquaredNorms, _gate_mean,
+                   _negligible, _row_means, _swap)
 
 
 class LSTM(Cell):
@@ -68,7 +69,7 @@ class LSTM(Cell):
         S[1:, 4] = _swap(cache.C)
         return S
 
-    def backprop(self, p, cache, last, direct=None):
+    def backprop(self, p, cache, last, direct=None, drop=None):
         X, Hs, TC = cache.X, _swap(cache.H), _swap(cache.TC)
         T, Hn, B = Hs.shape
         dtype = Hs.dtype
@@ -129,9 +130,11 @@ class LSTM(Cell):
                 if not t:
                     break
                 mm(WT, da.reshape(4 * Hn, B), dh_prev)
+                dropped = drop is not None and _drop(drop, t - 1, dh_prev, carry)
                 if direct is not None:
                     add(dh_prev, direct[t - 1], dh_prev)
-                if not t & 3 and _negligible(dh_prev, cut) and _negligible(carry, cut):
+                if ((not t & 3 or dropped) and _negligible(dh_prev, cut)
+                        and _negligible(carry, cut)):
                     if direct is None:       # nothing reaches the earlier steps any more
                         dHs[:t + 1] = 0.0
                         dC[:t] = 0.0
@@ -147,9 +150,13 @@ class LSTM(Cell):
         G = G.reshape(4, Hn, -1)[[0, 1, 3, 2]].reshape(G.shape)   # back to PyTorch's order
         grads = self._split_grads(G, Hn, X.shape[2])
         dH = dHs[1:]
+        dH_norm, dC_norm = norm_h.norms(), norm_c.norms()
+        metrics = self._step_metrics(wg, p["weight_ih_l0"][order].T, Hn,
+                                     np.maximum(dH_norm, dC_norm))
         return Backward(grads=grads, dH=_swap(dH), dC=_swap(dC),
-                        dH_norm=norm_h.norms(), dC_norm=norm_c.norms(),
-                        gate_grads=lambda: (self._gate_grads(S, TC, dH, dC), None))
+                        dH_norm=dH_norm, dC_norm=dC_norm,
+                        gate_grads=lambda: (self._gate_grads(S, TC, dH, dC), None),
+                        step_metrics=metrics)
 
     @staticmethod
     def _gate_grads(S, TC, dH, dC):
@@ -167,6 +174,28 @@ class LSTM(Cell):
         add(m, Y[:, 0], Y[:, 3])
         dA = sub(Y, mul(Y, S[:T, :4]))
         return _swap(dA[:, [0, 1, 3, 2]].reshape(T, 4 * Hn, B))
+
+    def state_jacobians(self, W_hh, cache, sample):
+        """s = (h, c). With c_t = f·c_{t−1} + i·g and h_t = o·tanh c_t, σ′ = σ(1 − σ):
+            ∂c_t/∂h_{t−1} = diag(c_{t−1}σ′(f))W_f + diag(gσ′(i))W_i + diag(i(1 − g²))W_g
+            ∂c_t/∂c_{t−1} = diag(f)
+            ∂h_t/∂h_{t−1} = diag(tanh c_t·σ′(o))W_o + diag(o(1 − tanh²c_t))·∂c_t/∂h_{t−1}
+            ∂h_t/∂c_{t−1} = diag(o(1 − tanh²c_t)·f)"""
+        (A, C, TC), _ = self._sequence(cache, sample, "A", "C", "TC")
+        T, Hn = C.shape
+        W = np.asarray(W_hh, np.float64).reshape(4, Hn, Hn)          # W_i, W_f, W_g, W_o
+        i, f, g, o = (A[:, k * Hn:(k + 1) * Hn] for k in range(4))
+        c_prev = np.concatenate([np.zeros_like(C[:1]), C[:-1]])
+        d = lambda v: v[:, :, None]                                 # diag(v)·M as broadcasting
+        dc_dh = (d(c_prev * f * (1 - f)) * W[1] + d(g * i * (1 - i)) * W[0]
+                 + d(i * (1 - g * g)) * W[2])
+        through_c = o * (1 - TC * TC)
+        J = np.zeros((T, 2 * Hn, 2 * Hn))
+        J[:, :Hn, :Hn] = d(TC * o * (1 - o)) * W[3] + d(through_c) * dc_dh
+        J[:, :Hn, Hn:] = _diagonals(through_c * f)
+        J[:, Hn:, :Hn] = dc_dh
+        J[:, Hn:, Hn:] = _diagonals(f)
+        return J
 
     def gate_per_step(self, cache):
         S = cache.extra.get("S")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Backward, Cache, Cell, _SquaredNorms, _negligible, _swap
+from .base import Backward, Cache, Cell, _SquaredNorms, _drop, _negligible, _swap
 
 
 class TanhRNN(Cell):
@@ -35,7 +35,7 @@ class TanhRNN(Cell):
                 h += nudge[2].T
         return Cache(X=X, H=_swap(Hs), A=_swap(A))
 
-    def backprop(self, p, cache, last, direct=None):
+    def backprop(self, p, cache, last, direct=None, drop=None):
         X, Hs, A = cache.X, _swap(cache.H), _swap(cache.A)
         T, Hn, B = Hs.shape
         dtype = Hs.dtype
@@ -58,9 +58,10 @@ class TanhRNN(Cell):
                 if t:
                     prev = dH[t - 1]
                     mm(WT, dA[t], prev)
+                    dropped = drop is not None and _drop(drop, t - 1, prev)
                     if direct is not None:
                         add(prev, direct[t - 1], prev)
-                    if not t & 3 and _negligible(prev, cut):
+                    if (not t & 3 or dropped) and _negligible(prev, cut):
                         if direct is None:   # nothing reaches the earlier steps any more
                             dH[:t] = 0.0
                             dA[:t] = 0.0
@@ -71,7 +72,17 @@ class TanhRNN(Cell):
             if stop:
                 break
         grads = self._split_grads(wg.total(), Hn, X.shape[2])
-        return Backward(grads=grads, dH=_swap(dH), dA=_swap(dA), dH_norm=norms.norms())
+        dH_norm = norms.norms()
+        return Backward(grads=grads, dH=_swap(dH), dA=_swap(dA), dH_norm=dH_norm,
+                        step_metrics=self._step_metrics(wg, p["weight_ih_l0"].T, Hn, dH_norm))
+
+
+    def state_jacobians(self, W_hh, cache, sample):
+        """∂h_t/∂h_{t−1} = diag(f′(a_t))·W_hh."""
+        (H,), _ = self._sequence(cache, sample, "H")
+        slope = np.empty_like(H)
+        self._slope(None, H, slope)
+        return slope[:, :, None] * np.asarray(W_hh, np.float64)
 
 
 class ReLURNN(TanhRNN):
