@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
 
+from test_app_support import data_dir  # noqa: F401
 from tutor.engine import Run, Settings
 from tutor.engine.predict import predict_next, split_words
 from tutor.engine.settings import MAX_SEQ_LEN
@@ -187,3 +187,26 @@ async def test_the_key_says_in_one_line_when_the_task_is_not_language():
         await pilot.pause(0.1)
         assert not isinstance(app.screen, AutocompleteScreen)
         assert "autocomplete needs the language task; this lab trains echo" in pane.status_text
+
+
+async def test_in_the_tutor_every_letter_types_into_the_prompt(data_dir):
+    """The app's own keys (v is a priority binding, q quits, n and p turn pages) must not fire
+    while the learner types words like "village" or "painted" into the prompt."""
+    from pathlib import Path
+
+    from tutor.ui.app import TutorApp
+    lessons = Path(__file__).resolve().parent.parent / "lessons"
+    app = TutorApp(lessons_dir=lessons, lesson="16", lab_paused=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _until(pilot, lambda: app.ready, 30, "the lesson and its lab")
+        await pilot.press("v")                                   # 80 columns: to the lab
+        await _until(pilot, lambda: app.show_lab, what="the lab")
+        await pilot.press("a")
+        await _until(pilot, lambda: isinstance(app.screen, AutocompleteScreen), what="prompt")
+        field = app.screen.query_one("#ac-input")
+        field.value = ""
+        await pilot.press(*"we drove to the village . i quit ; no")
+        assert field.value == "we drove to the village . i quit ; no"
+        assert isinstance(app.screen, AutocompleteScreen) and app.show_lab
+        await pilot.press("escape")
+        await _until(pilot, lambda: not isinstance(app.screen, AutocompleteScreen))

@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from tutor.lab.autocomplete import EXAMPLE, GLYPHS, shade_levels
-from tutor.lab.protocol import Prediction, RunPrediction
+from tutor.lab.protocol import Prediction
 from tutor.lab.session import LabSession
 
 REASK_S = 1.0             # the live weights change; ask the same sentence again this often
