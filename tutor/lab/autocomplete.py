@@ -42,8 +42,7 @@ def predict_runs(request: Predict, generation: int, runs: Mapping[str, Run]) -> 
     known, unknown = split_known(task, words)
     if not known:
         return Prediction(generation, request.request, (), tuple(unknown), {},
-                          "type a sentence in the task's words, e.g. "
-                          "i grew up in brazil . i speak fluent")
+                          "type a sentence, e.g. i grew up in brazil . i speak fluent")
     if len(known) > MAX_SEQ_LEN:
         return Prediction(generation, request.request, (), tuple(unknown), {},
                           f"that is {len(known)} words; autocomplete reads at most {MAX_SEQ_LEN}")

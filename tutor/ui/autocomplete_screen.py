@@ -34,7 +34,8 @@ class AutocompleteScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     AutocompleteScreen { align: center middle; }
     #ac-box { width: 100%; max-width: 100; height: auto; max-height: 100%;
-              border: round $accent; padding: 0 1; background: $surface; }
+              border: round $accent; padding: 0 1; background: $surface;
+              overflow-y: auto; }
     #ac-help, #ac-scale { color: $text-muted; }
     #ac-answer { height: auto; }
     """
@@ -52,10 +53,11 @@ class AutocompleteScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="ac-box"):
             yield Static("", id="ac-title")
-            yield Static("type words from the task · the answer follows training · "
+            yield Static("the task's words · answers follow training · ctrl+u clears · "
                          "esc closes", id="ac-help")
+            # The example stays unselected, so a key edits it rather than replacing it all.
             yield Input(self.text, id="ac-input", placeholder="i grew up in … i speak fluent",
-                        compact=True)
+                        compact=True, select_on_focus=False)
             yield Static("", id="ac-notice")
             yield Static("", id="ac-answer")
             yield Static(SCALE, id="ac-scale")
@@ -115,7 +117,7 @@ class AutocompleteScreen(ModalScreen[None]):
         self._notice("; ".join(notices))
         answer = self.query_one("#ac-answer", Static)
         answer.update(render_answers(prediction, list(self.session.runs()),
-                                     answer.size.width or 76))
+                                     answer.size.width or 76) if prediction.runs else Text())
 
     def _title(self) -> None:
         runs = list(self.session.history.runs.values())
