@@ -10,7 +10,6 @@ from test_app_support import data_dir  # noqa: F401
 from tutor.engine import Run, Settings
 from tutor.engine.predict import predict_next, split_words
 from tutor.engine.settings import MAX_SEQ_LEN
-from tutor.lab.autocomplete import GLYPHS, shade_levels
 from tutor.lab.history import LabHistory
 from tutor.lab.modes import TrainLab
 from tutor.lab.protocol import (NextWord, Prediction, RunPrediction, RunUpdate, Update,
@@ -100,20 +99,18 @@ def test_only_the_language_task_is_offered(session):
     assert s.notice == "autocomplete needs the language task; this lab trains adding"
 
 
-def test_shade_levels_are_relative_to_the_largest():
+def test_each_word_gets_the_sample_strips_decade_glyphs():
     sens = tuple(WordSensitivity(w, g) for w, g in
-                 (("a", 0.0), ("b", 0.5), ("c", 2.0), ("d", float("nan"))))
-    assert shade_levels(sens) == [0, 2, len(GLYPHS) - 1, 0]
+                 (("a", 0.001), ("bb", 0.05), ("c", 2.0), ("d", float("nan")), ("e", 0.0)))
     words = tuple(w.word for w in sens)
     run = RunPrediction(3, (NextWord("french", 0.5),), sens)
     text = render_answers(Prediction(1, 1, words, (), {"main": run}), ["main"], 80).plain
-    assert text.splitlines() == ["next: french 50%", "a b c d",
-                                 f"{GLYPHS[0]} {GLYPHS[2]} {GLYPHS[-1]} {GLYPHS[0]}",
+    assert text.splitlines() == ["next: french 50%", "a bb c d e", "░ ▓▓ █ ?  ",
                                  "leans most on: 'c'"]
     both = render_answers(Prediction(1, 1, words, (), {"rnn": run, "lstm": run}),
-                          ["rnn", "lstm"], 12).plain.splitlines()
-    assert both[:5] == ["rnn  french 50%", "lstm french 50%", "     a b c d", "rnn  ▁ ▃ █ ▁",
-                        "lstm ▁ ▃ █ ▁"]
+                          ["rnn", "lstm"], 13).plain.splitlines()
+    assert both[:7] == ["rnn  french 50%", "lstm french 50%", "     a bb c d", "rnn  ░ ▓▓ █ ?",
+                        "lstm ░ ▓▓ █ ?", "     e", "rnn   "]
 
 
 def test_the_history_charts_the_language_word_loss():
@@ -154,7 +151,7 @@ async def test_the_prompt_at_80x24_follows_training():
         await _until(pilot, lambda: screen.answer_count >= 1, what="an answer")
         shown = screen.query_one("#ac-answer").render().plain
         assert shown.startswith("next: ") and "brazil" in shown and "leans most on" in shown
-        assert any(g in shown for g in GLYPHS)
+        assert "█" in shown                           # the word it leans on most
         step = screen.shown.runs["main"].step
         await _until(pilot, lambda: screen.shown.runs["main"].step > step, what="a later answer")
         await pilot.press("end", *" narnia ")
