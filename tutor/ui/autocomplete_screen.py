@@ -29,7 +29,7 @@ from .sample_view import TOKEN_STYLES
 REASK_S = 1.0             # the live weights change; ask the same sentence again this often
 TYPING_PAUSE_S = 0.6      # inside a word, ask once typing pauses this long
 SHOW_S = 0.1              # how often the screen looks for a new answer (the pane polls the pipe)
-SCALE = "how much the top guess leans on each word: " + scale_legend()
+SCALE = "leans on each word: " + scale_legend()
 
 
 class AutocompleteScreen(ModalScreen[None]):
