@@ -88,7 +88,6 @@ class RunUpdate:
     grad_norm: list[float] = field(default_factory=list)
     clipped: list[bool] = field(default_factory=list)
     elapsed_s: list[float] = field(default_factory=list)
-    long_range_loss: list[float | None] = field(default_factory=list)
     latest: dict[str, np.ndarray] = field(default_factory=dict)   # per-step arrays, newest step
     first: dict[str, np.ndarray] = field(default_factory=dict)    # the same at step 1
     sample: Sample | None = None
@@ -109,7 +108,6 @@ class RunUpdate:
         self.grad_norm += newer.grad_norm
         self.clipped += newer.clipped
         self.elapsed_s += newer.elapsed_s
-        self.long_range_loss += newer.long_range_loss
         self.events += newer.events
         self.latest.update(newer.latest)
         self.first.update(newer.first)

@@ -204,8 +204,6 @@ class _RunState:
         p.grad_norm.append(float(rec.grad_norm))
         p.clipped.append(bool(rec.clipped))
         p.elapsed_s.append(float(rec.elapsed_s))
-        p.long_range_loss.append(None if rec.long_range_loss is None
-                                 else float(rec.long_range_loss))
         if self.first is None:
             self.first = _per_step(self.run.attach_mechanism(rec))
         self.latest = rec
