@@ -60,6 +60,7 @@ async def test_predict_run_and_graded_explanation_on_the_gru_lesson(data_dir):
         assert "You predicted “In between, like the LSTM's: 10⁻⁶ to 10⁻²”" in text
         assert "halves the direct path" in text            # the explanation of the outcome
         assert "On your prediction: The LSTM starts" in text
+        assert text.endswith("r there watches it again from step 0.")   # no run: changes
         assert "measured otherwise" in view.border_title
         record = saved_progress(data_dir)["answers"]["gru"]["gru-start"]
         assert record["choice"] == 1 and record["solved"] and not record["correct"]
