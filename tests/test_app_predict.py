@@ -55,8 +55,8 @@ async def test_predict_run_and_graded_explanation_on_the_gru_lesson(data_dir):
         assert math.isclose(view.measured, float(g[0] / g[-1]), rel_tol=1e-6)
         assert view.measured < 1e-6 and app.showing == "lesson"
         text = feedback(view)
-        assert "Measured on the run: ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ = " in text
-        assert f"{view.measured:.1e}" in text
+        assert f"Measured on the run: ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ at step 0: {view.measured:.1e}." \
+            in text
         assert "You predicted “In between, like the LSTM's: 10⁻⁶ to 10⁻²”" in text
         assert "halves the direct path" in text            # the explanation of the outcome
         assert "On your prediction: The LSTM starts" in text

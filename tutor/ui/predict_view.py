@@ -184,7 +184,7 @@ class PredictView(CheckpointView):
         if state == "solved":
             measure = MEASURES[experiment.measure]
             value = describe_value(measure, self.measured)
-            lines = [f"Measured on the run: {measure.label} = {value} {_when(experiment)}."]
+            lines = [f"Measured on the run: {measure.label} {_when(experiment)}: {value}."]
             if outcome == self.chosen:
                 lines.append(f"{RIGHT_MARK} Your prediction was right.")
             else:
