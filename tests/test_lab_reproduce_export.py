@@ -94,6 +94,8 @@ async def test_export_writes_settings_every_step_and_a_screenshot(data_dir, caps
     assert [list(s) for s in steps] == [list(t) for t in trained]     # the same fields
     assert [s["loss"] for s in steps] == [t["loss"] for t in trained]
     assert steps[0]["grad_norm_per_step"] == trained[0]["grad_norm_per_step"]
+    assert all(steps[0][name] is not None for name in trained[0] if name.endswith("_per_step")
+               and trained[0][name] is not None)          # step 1 keeps every array it had
     assert (folder / "lab.svg").read_text(encoding="utf-8").lstrip().startswith("<svg")
 
 
