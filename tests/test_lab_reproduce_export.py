@@ -2,6 +2,7 @@
 and the export holds every step with `rnn-tutor train`'s fields (real engine, real worker)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import time
@@ -22,7 +23,7 @@ STEPS = 25
 ODD = Settings(cell="gru", task="remember", seq_len=7, hidden=6, batch=5, lr=0.0123,
                optimizer="momentum", clip=0.7, clip_mode="value", init="orthogonal", radius=0.9,
                forget_bias=0.5, reverse_input=True, seed=12345, dtype="float64",
-               freeze_head=True)
+               freeze_head=True, truncate=3)
 FAST = Settings(cell="rnn", task="echo", seq_len=10, hidden=8, batch=8)
 
 
@@ -48,6 +49,9 @@ def train_records(argv: list[str], capsys) -> list[dict]:
 
 
 def test_the_command_line_reproduces_the_runs_losses(capsys):
+    unchanged = [f.name for f in dataclasses.fields(Settings)
+                 if getattr(ODD, f.name) == getattr(Settings(), f.name)]
+    assert not unchanged, f"give ODD a non-default {unchanged} so the round trip checks it"
     line = command_line(ODD)
     argv = shlex.split(line)
     assert argv[:2] == ["rnn-tutor", "lab"]
