@@ -42,6 +42,7 @@ class Trace:
     run: Run
     loss: list = field(default_factory=list)
     accuracy: list = field(default_factory=list)
+    long_range_loss: list = field(default_factory=list)    # language: on the language word
     grad_norm: list = field(default_factory=list)
     clipped: list = field(default_factory=list)
     ratio: list = field(default_factory=list)        # ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖
@@ -75,6 +76,7 @@ class Trace:
         g = rec.grad_norm_per_step
         self.loss.append(rec.loss)
         self.accuracy.append(rec.accuracy)
+        self.long_range_loss.append(rec.long_range_loss)
         self.grad_norm.append(rec.grad_norm)
         self.clipped.append(rec.clipped)
         self.ratio.append(float(g[0] / g[-1]) if g[-1] > 0 else math.nan)
@@ -1172,18 +1174,19 @@ def _language_step0(lesson, seed):
 
 @each_seed("language", "starts-at-chance",
            "step 1: long-range loss within 0.3 of ln 156 ≈ 5.05; steps 51–150: LSTM accuracy on "
-           "the language word 5–20%, around the 10% baseline, while the training loss's 20-step "
-           "average at step 150 is already below ln 10")
+           "the language word 5–20%, around the 10% baseline, and the loss on the language word "
+           "(the lab's loss chart) within 0.3 of the blind guess's ln 10 ≈ 2.30 at step 150 "
+           "(20-step average)")
 def _(lesson, seed, full):
     loss, _ = _language_step0(lesson, seed)
     base = Run(preset(lesson, seed)).baseline
     t = trace(preset(lesson, seed), 150)
     plateau = float(np.mean(t.accuracy[50:150]))
-    train_loss = t.window_mean("loss", 150)
+    word_loss = float(np.mean(t.long_range_loss[130:150]))
     ok = abs(loss - math.log(156)) < 0.3 and 0.05 <= plateau <= 0.2 and \
         base.accuracy == 0.1 and abs(base.loss - math.log(10)) < 1e-12 and \
-        train_loss < math.log(10)
-    return ok, f"step 1 {loss:.2f}, steps 51–150 {plateau:.0%}, loss {train_loss:.2f}"
+        abs(word_loss - math.log(10)) < 0.3
+    return ok, f"step 1 {loss:.2f}, steps 51–150 {plateau:.0%}, language word loss {word_loss:.2f}"
 
 
 @each_seed("language", "gru-learns",
@@ -1220,9 +1223,10 @@ def _predict_after(lesson, seed, cell, steps):
 
 
 @each_seed("language", "predict-sensitivity",
-           "after 1,500 steps: the LSTM's top word is portuguese with p > 0.9 and brazil has the "
-           "largest sensitivity; the RNN's top three are languages below 20% and fluent's "
-           "sensitivity is over 50× brazil's", fast=False)
+           "after 1,500 steps of `rnn-tutor train`'s defaults: the LSTM's top word is portuguese "
+           "with p > 0.9 and its sensitivity to brazil is over 20× the RNN's; the RNN's top three "
+           "are languages below 20% and its sensitivity to fluent is over 50× that to brazil",
+           fast=False)
 def _(lesson, seed, full):
     lstm = _predict_after(lesson, seed, "lstm", 1500)
     rnn = _predict_after(lesson, seed, "rnn", 1500)
@@ -1233,11 +1237,11 @@ def _(lesson, seed, full):
     from tutor.engine.grammar import PAIRS
     languages = {lang for _, lang in PAIRS}
     ratio = sens["rnn"][-1] / sens["rnn"][brazil]
-    ok = (top["word"] == "portuguese" and top["p"] > 0.9
-          and int(np.argmax(sens["lstm"])) == brazil
+    lstm_over_rnn = sens["lstm"][brazil] / sens["rnn"][brazil]
+    ok = (top["word"] == "portuguese" and top["p"] > 0.9 and lstm_over_rnn > 20
           and all(n["word"] in languages and n["p"] < 0.2 for n in rnn["next"]) and ratio > 50)
-    return ok, (f"lstm {top['word']} {top['p']:.2f}, rnn top {rnn['next'][0]['p']:.2f}, "
-                f"fluent/brazil {ratio:.0f}×")
+    return ok, (f"lstm {top['word']} {top['p']:.2f}, brazil lstm/rnn {lstm_over_rnn:.0f}×, "
+                f"rnn top {rnn['next'][0]['p']:.2f}, fluent/brazil {ratio:.0f}×")
 
 
 def _autocomplete_after(lesson, seed, cell, steps):
@@ -1261,7 +1265,7 @@ def _autocomplete_after(lesson, seed, cell, steps):
            "the prompt's sentence with each of the ten countries: at step 150 the LSTM's top three "
            "are languages, none above 0.5; after 1,500 steps its top word is the country's "
            "language with p > 0.9 for all ten, while the RNN's top word is one language for all "
-           "ten, below 0.35", fast=False)
+           "ten, below 0.2", fast=False)
 def _(lesson, seed, full):
     from tutor.engine.grammar import PAIRS
     languages = {lang for _, lang in PAIRS}
@@ -1274,7 +1278,7 @@ def _(lesson, seed, full):
     rnn = _autocomplete_after(lesson, seed, "rnn", 1500)
     rnn_tops = {a["next"][0]["word"] for _, a in rnn.values()}
     rnn_p = max(a["next"][0]["p"] for _, a in rnn.values())
-    ok = unsure and right == 10 and len(rnn_tops) == 1 and rnn_tops <= languages and rnn_p < 0.35
+    ok = unsure and right == 10 and len(rnn_tops) == 1 and rnn_tops <= languages and rnn_p < 0.2
     early_p = max(n["p"] for _, a in early.values() for n in a["next"])
     return ok, (f"step 150 top p ≤ {early_p:.2f}{'' if unsure else ' (not all languages)'}; "
                 f"lstm {right}/10 right; rnn tops {sorted(rnn_tops)} p ≤ {rnn_p:.2f}")
