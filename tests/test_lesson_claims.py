@@ -1048,7 +1048,61 @@ def _(lesson):
 
 
 # ---------------------------------------------------------------------------------------------
-# 14 worked-example: the explorer's numbers (tutor.explorers.worked, computed by the engine)
+# 15 truncated-bptt: lstm, remember, T = 50, forget bias 3, truncate 10
+
+@each_seed("truncated-bptt", "cut-is-exact",
+           "step 0: ‖∂L/∂h_t‖ is exactly 0 for t < 40 and above 0 from t = 40 on")
+def _(lesson, seed, full):
+    g = step0(preset(lesson, seed)).curves[1]
+    cut = len(g) - lesson.settings.truncate - 1            # 0-based index of t = T − K
+    ok = bool(np.all(g[:cut] == 0) and np.all(g[cut:] > 0))
+    return ok, f"zeros at t < {cut + 1}: {int(np.sum(g == 0))}"
+
+
+@each_seed("truncated-bptt", "cut-stays-at-chance",
+           "truncate 10: 20-step accuracy below 35% at step 1,500 (chance 25%)")
+def _(lesson, seed, full):
+    steps = 1500 if full else 300
+    t = trace(preset(lesson, seed), steps)
+    acc = t.window_mean("accuracy", steps)
+    return t.steps == steps and acc < 0.35, f"{acc:.2f} at {t.steps}"
+
+
+@each_seed("truncated-bptt", "full-learns",
+           "full BPTT from a fresh start: 20-step accuracy ≥ 70% within 1,000 steps", fast=False)
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed, truncate=None), 1000, learned_accuracy(0.7))
+    at = t.first_window("accuracy", lambda a: a >= 0.7)
+    return at is not None, f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})"
+
+
+@each_seed("truncated-bptt", "live-off-learns",
+           "after 1,500 truncated steps, truncation off (live): accuracy ≥ 50% within 300 more "
+           "steps", fast=False)
+def _(lesson, seed, full):
+    run = Run(preset(lesson, seed))
+    for _ in range(1500):
+        run.step()
+    run.apply_live(run.settings.replace(truncate=None))
+    accuracy = []
+    for i in range(300):
+        accuracy.append(run.step().accuracy)
+        if i >= 20 and np.mean(accuracy[-20:]) >= 0.5:
+            return True, f"{i + 1} steps after the switch"
+    return False, f"no ({np.mean(accuracy[-20:]):.2f})"
+
+
+@each_seed("truncated-bptt", "adding-learns-with-cut",
+           "adding at T = 50, still truncated at 10: 20-step loss below 0.03 at step 1,000",
+           fast=False)
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed, task="adding"), 1000)
+    loss = t.window_mean("loss", 1000)
+    return t.steps == 1000 and loss < 0.03, f"{loss:.4f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 16 worked-example: the explorer's numbers (tutor.explorers.worked, computed by the engine)
 
 @no_seed("worked-example", "setup", "the lesson's inputs, target, η and weights are the example's")
 def _(lesson):
@@ -1108,7 +1162,7 @@ def _(lesson):
 
 
 # ---------------------------------------------------------------------------------------------
-# 15 playground: lstm, adding, T = 50 (the engine's defaults)
+# 17 playground: lstm, adding, T = 50 (the engine's defaults)
 
 def _learned_by(settings: Settings, limit: int) -> int | None:
     t = trace(settings, limit, learned_loss(0.01))
