@@ -132,7 +132,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
     }
     SettingsScreen #settings-title { text-style: bold; width: 1fr; }
     SettingsScreen Grid {
-        grid-size: 2; grid-columns: 24 1fr; height: auto; grid-gutter: 0 1;
+        grid-size: 2; grid-columns: 28 1fr; height: auto; grid-gutter: 0 1;
     }
     SettingsScreen Label { height: 1; width: 1fr; }
     /* Input's own `:focus` rule draws a tall border, which on a one-row field would leave
