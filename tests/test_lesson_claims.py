@@ -996,6 +996,15 @@ def _(lesson, seed, full):
     return t.steps == steps and acc < 0.6, f"{acc:.2f} at {t.steps}"
 
 
+@each_seed("forget-bias", "update-share-bias",
+           "step 0: the first half gives under 3% of the update with forget bias 1, over 30% "
+           "with forget bias 3")
+def _(lesson, seed, full):
+    one = mechanism_at_step0(preset(lesson, seed))["first_half"]
+    three = mechanism_at_step0(preset(lesson, seed, forget_bias=3.0))["first_half"]
+    return one < 0.03 and three > 0.3, f"bias 1: {100 * one:.1f}%, bias 3: {100 * three:.0f}%"
+
+
 # ---------------------------------------------------------------------------------------------
 # 13 gru: gru, adding, T = 50
 
@@ -1045,6 +1054,18 @@ def _(lesson):
         params = Run(lesson.settings.replace(cell=cell)).model.params
         sizes[cell] = sum(p.size for n, p in params.items() if not n.startswith("head."))
     return sizes == {"rnn": 1152, "gru": 3456, "lstm": 4608}, str(sizes)
+
+
+@each_seed("gru", "update-share-opens",
+           "the first half's share of the update: below 1e-4 at step 0, above 30% at step 400",
+           fast=False)
+def _(lesson, seed, full):
+    start = mechanism_at_step0(preset(lesson, seed))["first_half"]
+    run = Run(preset(lesson, seed))
+    for _ in range(400):
+        run.step()
+    later = first_half_share(run.last_pass.param_grad_norm_per_step)
+    return start < 1e-4 and later > 0.3, f"{sci(start)} → {100 * later:.0f}%"
 
 
 # ---------------------------------------------------------------------------------------------
