@@ -619,6 +619,18 @@ def _(lesson, seed, full):
     return r < 1, f"{r:.3g}"
 
 
+@each_seed("exploding-gradients", "factors-meet",
+           "step 0: every one-step factor is 1.1 (within 1e-3); their product, 1.1^49 ≈ 107, is "
+           "within a factor 2 above the measured ratio")
+def _(lesson, seed, full):
+    m = mechanism_at_step0(preset(lesson, seed))
+    J = m["factors"]
+    ok = bool(np.all(np.abs(J - 1.1) < 1e-3)) and m["ratio"] <= m["predicted_ratio"] \
+        < 2 * m["ratio"]
+    return ok, f"factors {J.min():.3f}–{J.max():.3f}, Π {m['predicted_ratio']:.0f}, " \
+        f"measured {m['ratio']:.0f}"
+
+
 # ---------------------------------------------------------------------------------------------
 # 08 gradient-clipping: irnn, remember, T = 50, radius 1.1, sgd 0.01, norm clipping at 1
 
@@ -816,6 +828,15 @@ def _(lesson, seeds, full):
             later &= on_at is not None and off_at > on_at
         shown.append(f"off {off_at} / on {on_at}")
     return Result(learned >= 1 and later, shown)
+
+
+@each_seed("identity-init", "factors-are-one",
+           "step 0: every one-step factor is 1 (within 1e-3); the measured ratio is 0.5 to 1")
+def _(lesson, seed, full):
+    m = mechanism_at_step0(preset(lesson, seed))
+    J = m["factors"]
+    ok = bool(np.all(np.abs(J - 1.0) < 1e-3)) and 0.5 <= m["ratio"] <= 1.0
+    return ok, f"factors {J.min():.3f}–{J.max():.3f}, measured {m['ratio']:.2f}"
 
 
 # ---------------------------------------------------------------------------------------------
