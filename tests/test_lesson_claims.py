@@ -363,15 +363,17 @@ def _(lesson, seed, full):
 
 @across_seeds("vanishing-gradient", "adam-remember",
               "remember at T = 50: some seeds learn (accuracy ≥ 95% within 1,500 steps), "
-              "some do not", seeds=(0, 1, 2, 3, 4))
+              "some do not, and those end above 40% (accuracy, last 50 steps; chance 25%)",
+              seeds=(0, 1, 2, 3, 4))
 def _(lesson, seeds, full):
-    shown, learned = [], []
+    shown, learned, partway = [], [], True
     for seed in seeds:
         t = trace(preset(lesson, seed, task="remember"), 1500, learned_accuracy(0.95))
         at = t.first_window("accuracy", lambda a: a >= 0.95)
         learned.append(at is not None)
+        partway &= at is not None or (t.steps == 1500 and t.tail_mean("accuracy") > 0.4)
         shown.append(f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})")
-    return Result(any(learned) and not all(learned), shown)
+    return Result(any(learned) and not all(learned) and partway, shown)
 
 
 def mechanism_at_step0(settings: Settings) -> dict:
@@ -994,6 +996,19 @@ def _(lesson, seed, full):
     t = trace(preset(lesson, seed, task="remember", cell="rnn"), steps)
     acc = t.tail_mean("accuracy")
     return t.steps == steps and acc < 0.6, f"{acc:.2f} at {t.steps}"
+
+
+@each_seed("forget-bias", "remember-lesson-5-settings",
+           "task remember with lesson 5's settings (Adam lr 0.01, no clipping): the LSTM at bias 1 "
+           "stays below 35% accuracy (last 50) after 1,500 steps, chance being 25%, and its forget "
+           "gate drifts down", seeds=(0, 1, 2))
+def _(lesson, seed, full):
+    steps = 1500 if full else 300
+    t = trace(preset(lesson, seed, task="remember", lr=0.01, clip=0.0), steps)
+    acc = t.tail_mean("accuracy")
+    drift = t.tail_mean("gate_mean") - t.gate_mean[0]
+    return t.steps == steps and acc < 0.35 and drift < -0.03, \
+        f"{acc:.2f} at {t.steps}, gate {drift:+.2f}"
 
 
 # ---------------------------------------------------------------------------------------------
