@@ -568,6 +568,18 @@ def _(lesson, seed, full):
     return 60 <= r <= 90 and 1e4 < g < 1e6, f"{r:.0f}, ‖g‖ {sci(g)}"
 
 
+@each_seed("exploding-gradients", "forward-grows",
+           "step 1: loss above 50 (baseline 0.167) and mean |h_T| 15–50: the states grow "
+           "1.05–1.15 times per step going forward (geometric mean of mean |h_t| over t ≥ 10)")
+def _(lesson, seed, full):
+    t = step0(preset(lesson, seed))
+    H = np.abs(t.run.last_pass.cache.H.astype(np.float64)).mean(axis=(1, 2))
+    growth = float(np.exp(np.mean(np.log(H[11:] / H[10:-1]))))
+    ok = t.loss[0] > 50 and abs(t.run.baseline.loss - 1 / 6) < 0.01 and 15 < t.h_abs[0] < 50 \
+        and 1.05 <= growth <= 1.15
+    return ok, f"loss {t.loss[0]:.0f}, |h_T| {t.h_abs[0]:.1f}, ×{growth:.3f}/step"
+
+
 @each_seed("exploding-gradients", "diverges-step-2", "diverges at step 2, with the head frozen too")
 def _(lesson, seed, full):
     free = trace(preset(lesson, seed), 10)
