@@ -1253,9 +1253,10 @@ def _(lesson, seed, full):
     if full:
         late = float(np.median(t.ratio[-50:]))
         rise = t.tail_mean("h_abs") - t.h_abs[0]
-        grown = t.radius[steps]
-        ok &= late < r0 / 100 and rise > 0.3 and abs(t.radius[1] - 1) < 0.01 and grown > 2
-        shown += f", late ratio {sci(late)}, |h_T| +{rise:.2f}, ρ {t.radius[1]:.2f} → {grown:.1f}"
+        W0 = Run(t.run.settings).model.params["weight_hh_l0"].astype(np.float64)
+        start, grown = spectral_radius(W0), t.radius[steps]
+        ok &= late < r0 / 100 and rise > 0.3 and abs(start - 1) < 0.01 and grown > 2
+        shown += f", late ratio {sci(late)}, |h_T| +{rise:.2f}, ρ {start:.2f} → {grown:.1f}"
     return ok, shown
 
 
