@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
 
+from test_app_support import data_dir  # noqa: F401
 from tutor.engine import Run, Settings
 from tutor.engine.predict import predict_next, split_words
 from tutor.engine.settings import MAX_SEQ_LEN
-from tutor.lab.autocomplete import GLYPHS, shade_levels
 from tutor.lab.history import LabHistory
 from tutor.lab.modes import TrainLab
 from tutor.lab.protocol import (NextWord, Prediction, RunPrediction, RunUpdate, Update,
@@ -100,20 +99,18 @@ def test_only_the_language_task_is_offered(session):
     assert s.notice == "autocomplete needs the language task; this lab trains adding"
 
 
-def test_shade_levels_are_relative_to_the_largest():
+def test_each_word_gets_the_sample_strips_decade_glyphs():
     sens = tuple(WordSensitivity(w, g) for w, g in
-                 (("a", 0.0), ("b", 0.5), ("c", 2.0), ("d", float("nan"))))
-    assert shade_levels(sens) == [0, 2, len(GLYPHS) - 1, 0]
+                 (("a", 0.001), ("bb", 0.05), ("c", 2.0), ("d", float("nan")), ("e", 0.0)))
     words = tuple(w.word for w in sens)
     run = RunPrediction(3, (NextWord("french", 0.5),), sens)
     text = render_answers(Prediction(1, 1, words, (), {"main": run}), ["main"], 80).plain
-    assert text.splitlines() == ["next: french 50%", "a b c d",
-                                 f"{GLYPHS[0]} {GLYPHS[2]} {GLYPHS[-1]} {GLYPHS[0]}",
+    assert text.splitlines() == ["next: french 50%", "a bb c d e", "░ ▓▓ █ ?  ",
                                  "leans most on: 'c'"]
     both = render_answers(Prediction(1, 1, words, (), {"rnn": run, "lstm": run}),
-                          ["rnn", "lstm"], 12).plain.splitlines()
-    assert both[:5] == ["rnn  french 50%", "lstm french 50%", "     a b c d", "rnn  ▁ ▃ █ ▁",
-                        "lstm ▁ ▃ █ ▁"]
+                          ["rnn", "lstm"], 13).plain.splitlines()
+    assert both[:7] == ["rnn  french 50%", "lstm french 50%", "     a bb c d", "rnn  ░ ▓▓ █ ?",
+                        "lstm ░ ▓▓ █ ?", "     e", "rnn   "]
 
 
 def test_the_history_charts_the_language_word_loss():
@@ -154,7 +151,7 @@ async def test_the_prompt_at_80x24_follows_training():
         await _until(pilot, lambda: screen.answer_count >= 1, what="an answer")
         shown = screen.query_one("#ac-answer").render().plain
         assert shown.startswith("next: ") and "brazil" in shown and "leans most on" in shown
-        assert any(g in shown for g in GLYPHS)
+        assert "█" in shown                           # the word it leans on most
         step = screen.shown.runs["main"].step
         await _until(pilot, lambda: screen.shown.runs["main"].step > step, what="a later answer")
         await pilot.press("end", *" narnia ")
@@ -187,3 +184,26 @@ async def test_the_key_says_in_one_line_when_the_task_is_not_language():
         await pilot.pause(0.1)
         assert not isinstance(app.screen, AutocompleteScreen)
         assert "autocomplete needs the language task; this lab trains echo" in pane.status_text
+
+
+async def test_in_the_tutor_every_letter_types_into_the_prompt(data_dir):
+    """The app's own keys (v is a priority binding, q quits, n and p turn pages) must not fire
+    while the learner types words like "village" or "painted" into the prompt."""
+    from pathlib import Path
+
+    from tutor.ui.app import TutorApp
+    lessons = Path(__file__).resolve().parent.parent / "lessons"
+    app = TutorApp(lessons_dir=lessons, lesson="16", lab_paused=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _until(pilot, lambda: app.ready, 30, "the lesson and its lab")
+        await pilot.press("v")                                   # 80 columns: to the lab
+        await _until(pilot, lambda: app.show_lab, what="the lab")
+        await pilot.press("a")
+        await _until(pilot, lambda: isinstance(app.screen, AutocompleteScreen), what="prompt")
+        field = app.screen.query_one("#ac-input")
+        field.value = ""
+        await pilot.press(*"we drove to the village . i quit ; no")
+        assert field.value == "we drove to the village . i quit ; no"
+        assert isinstance(app.screen, AutocompleteScreen) and app.show_lab
+        await pilot.press("escape")
+        await _until(pilot, lambda: not isinstance(app.screen, AutocompleteScreen))

@@ -2,14 +2,12 @@
 
 The training process answers a `Predict` with `predict_runs`, from each run's weights as they
 are at that moment, so the UI never holds a model. The view shades each typed word by its
-sensitivity with `shade_levels`, a scale that also reads as glyphs without colour.
+sensitivity on the decade scale of the lab's sample strip (`mechanism.decade_levels`), which
+also reads as glyphs without colour.
 """
 from __future__ import annotations
 
-import math
 from typing import Mapping
-
-import numpy as np
 
 from tutor.engine.predict import predict_next, split_known, split_words, vocabulary
 from tutor.engine.run import Run
@@ -18,7 +16,6 @@ from tutor.engine.tasks import get_task
 
 from .protocol import NextWord, Predict, Prediction, RunPrediction, WordSensitivity
 
-GLYPHS = "▁▂▃▄▅▆▇█"          # sensitivity from low to the sentence's highest
 # The prompt's first sentence: the country 30 words before the language word, as in the lesson.
 EXAMPLE = ("i grew up in brazil . on friday my cousin sold the old bike . it was windy . "
            "my friends called . we drove to the lake . these days i speak fluent")
@@ -42,8 +39,7 @@ def predict_runs(request: Predict, generation: int, runs: Mapping[str, Run]) -> 
     known, unknown = split_known(task, words)
     if not known:
         return Prediction(generation, request.request, (), tuple(unknown), {},
-                          "type a sentence in the task's words, e.g. "
-                          "i grew up in brazil . i speak fluent")
+                          "type a sentence, e.g. i grew up in brazil . i speak fluent")
     if len(known) > MAX_SEQ_LEN:
         return Prediction(generation, request.request, (), tuple(unknown), {},
                           f"that is {len(known)} words; autocomplete reads at most {MAX_SEQ_LEN}")
@@ -60,17 +56,3 @@ def _answer(run: Run, task, words: list[str]) -> RunPrediction:
         next=tuple(NextWord(a["word"], a["p"]) for a in answer["next"]),
         sensitivity=tuple(WordSensitivity(a["word"], a["grad_norm"])
                           for a in answer["sensitivity"]))
-
-
-def shade_levels(sensitivity: tuple[WordSensitivity, ...], levels: int = len(GLYPHS)
-                 ) -> list[int]:
-    """Each word's sensitivity on a scale 0..levels-1, relative to the sentence's largest (which
-    gets the top level). Linear: a word with a tenth of the largest sits near the bottom."""
-    norms = np.asarray([s.grad_norm for s in sensitivity], dtype=np.float64)
-    if norms.size == 0:
-        return []
-    norms = np.where(np.isfinite(norms), norms, 0.0)
-    top = float(norms.max())
-    if not top > 0 or not math.isfinite(top):
-        return [0] * len(norms)
-    return [int(round(v)) for v in norms / top * (levels - 1)]

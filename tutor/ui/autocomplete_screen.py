@@ -3,11 +3,14 @@ and how much that guess leans on each word you typed.
 
 The answer comes from the training process (`LabSession.ask`, answered from the weights as they
 are while training goes on); this screen only formats it. The sentence is asked again every
-second, so the answer follows training. Each word is shaded by its sensitivity and has a glyph
-bar under it (▁ little … █ the most), which reads without colour too. In compare mode each cell's
+second, so the answer follows training. Each word is shaded by its sensitivity and has glyphs
+under it on the sample strip's decade scale (█ the most, ▓ a tenth of that, ...), which read
+without colour too. In compare mode each cell's
 answer has a line of its own, and a row of bars under the same words.
 """
 from __future__ import annotations
+
+import math
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,16 +19,17 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from tutor.lab.autocomplete import EXAMPLE, GLYPHS, shade_levels
-from tutor.lab.protocol import Prediction, RunPrediction
+from tutor.lab.autocomplete import EXAMPLE
+from tutor.lab.mechanism import decade_levels, glyph, scale_legend
+from tutor.lab.protocol import Prediction
 from tutor.lab.session import LabSession
+
+from .sample_view import TOKEN_STYLES
 
 REASK_S = 1.0             # the live weights change; ask the same sentence again this often
 TYPING_PAUSE_S = 0.6      # inside a word, ask once typing pauses this long
 SHOW_S = 0.1              # how often the screen looks for a new answer (the pane polls the pipe)
-# word colours from little sensitivity to the most, one per glyph level
-SHADES = ("grey35", "grey46", "grey58", "grey70", "khaki3", "yellow3", "gold1", "bold yellow1")
-SCALE = f"{GLYPHS[0]} little … {GLYPHS[-1]} most: how much the top guess leans on each word"
+SCALE = "leans on each word: " + scale_legend()
 
 
 class AutocompleteScreen(ModalScreen[None]):
@@ -34,7 +38,8 @@ class AutocompleteScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     AutocompleteScreen { align: center middle; }
     #ac-box { width: 100%; max-width: 100; height: auto; max-height: 100%;
-              border: round $accent; padding: 0 1; background: $surface; }
+              border: round $accent; padding: 0 1; background: $surface;
+              overflow-y: auto; }
     #ac-help, #ac-scale { color: $text-muted; }
     #ac-answer { height: auto; }
     """
@@ -52,10 +57,11 @@ class AutocompleteScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="ac-box"):
             yield Static("", id="ac-title")
-            yield Static("type words from the task · the answer follows training · "
+            yield Static("the task's words · answers follow training · ctrl+u clears · "
                          "esc closes", id="ac-help")
+            # The example stays unselected, so a key edits it rather than replacing it all.
             yield Input(self.text, id="ac-input", placeholder="i grew up in … i speak fluent",
-                        compact=True)
+                        compact=True, select_on_focus=False)
             yield Static("", id="ac-notice")
             yield Static("", id="ac-answer")
             yield Static(SCALE, id="ac-scale")
@@ -115,7 +121,7 @@ class AutocompleteScreen(ModalScreen[None]):
         self._notice("; ".join(notices))
         answer = self.query_one("#ac-answer", Static)
         answer.update(render_answers(prediction, list(self.session.runs()),
-                                     answer.size.width or 76))
+                                     answer.size.width or 76) if prediction.runs else Text())
 
     def _title(self) -> None:
         runs = list(self.session.history.runs.values())
@@ -135,7 +141,7 @@ class AutocompleteScreen(ModalScreen[None]):
 
 def render_answers(prediction: Prediction, names: list[str], width: int) -> Text:
     """The runs' top three next words, one line each, then the known typed words wrapped to
-    `width`, with a row of glyph bars per run under each line of words (▁ little … █ most). With
+    `width`, with a row of glyphs per run under each line of words (the decade scale). With
     one run the words themselves are shaded too; with several each row is labelled."""
     text = Text()
     labelled = len(names) > 1
@@ -150,29 +156,31 @@ def render_answers(prediction: Prediction, names: list[str], width: int) -> Text
             text.append(f"{run.status}: no answer; press r for a fresh run\n", "bold red")
         else:
             text.append("  ".join(f"{n.word} {n.p:.0%}" for n in run.next) + "\n")
-            levels[name] = shade_levels(run.sensitivity)
+            levels[name] = decade_levels([s.grad_norm for s in run.sensitivity])
     if not levels:
         return text
     for line in _wrap_words(prediction.words, max(8, width - pad)):
         text.append(" " * pad)
         for i in line:
             word = prediction.words[i]
-            shade = "" if labelled else SHADES[levels[names[0]][i]]
+            level = levels[names[0]][i]
+            shade = "" if labelled else TOKEN_STYLES[4 if level is None else level]
             text.append(("" if i == line[0] else " ") + word, shade)
         text.append("\n")
         for name, level in levels.items():
             if labelled:
                 text.append(name.ljust(pad), "dim")
             for i in line:
-                bar = GLYPHS[level[i]] * max(1, len(prediction.words[i]))
-                text.append(("" if i == line[0] else " ") + bar, SHADES[level[i]])
+                bar = glyph(level[i]) * max(1, len(prediction.words[i]))
+                text.append(("" if i == line[0] else " ") + bar)
             text.append("\n")
     most = []
-    for name, level in levels.items():
-        run = prediction.runs[name]
-        top = level.index(max(level))
-        most.append(f"{name} {run.sensitivity[top].word!r}" if labelled
-                    else repr(run.sensitivity[top].word))
+    for name in levels:
+        sens = prediction.runs[name].sensitivity
+        finite = [i for i, w in enumerate(sens) if math.isfinite(w.grad_norm)]
+        if finite:
+            word = sens[max(finite, key=lambda i: sens[i].grad_norm)].word
+            most.append(f"{name} {word!r}" if labelled else repr(word))
     text.append("leans most on: " + " · ".join(most), "dim")
     return text
 
