@@ -15,6 +15,8 @@ def settings_fields(session: LabSession) -> list[Field]:
     cell = "+".join(COMPARE_CELLS) if session.compare else s.cell
     top = [f"{cell} {s.task}", f"T={s.seq_len}", f"H={s.hidden}", s.optimizer, f"lr={s.lr:g}",
            f"seed={s.seed}", f"reverse {'on' if s.reverse_input else 'off'}", s.clip_label]
+    if s.truncate is not None:
+        top.append(s.truncate_label)
     if s.radius is not None:
         top.append(f"radius={s.radius:g}")
     if s.init != "auto":
