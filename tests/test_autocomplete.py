@@ -193,7 +193,7 @@ async def test_in_the_tutor_every_letter_types_into_the_prompt(data_dir):
 
     from tutor.ui.app import TutorApp
     lessons = Path(__file__).resolve().parent.parent / "lessons"
-    app = TutorApp(lessons_dir=lessons, lesson="16", lab_paused=True)
+    app = TutorApp(lessons_dir=lessons, lesson="language", lab_paused=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await _until(pilot, lambda: app.ready, 30, "the lesson and its lab")
         await pilot.press("v")                                   # 80 columns: to the lab
