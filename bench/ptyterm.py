@@ -263,16 +263,19 @@ class _Locked:
 
 
 def lab_command(option: str | None) -> list[str]:
-    """The command that opens the lab: `--cmd` if given, else the installed `rnn-tutor lab`, else
-    `python -m tutor lab` from this checkout."""
+    """The command that opens the lab training without end: `--cmd` if given, else the installed
+    `rnn-tutor lab --steps …`, else `python -m tutor lab --steps …` from this checkout."""
     import shlex
     import shutil
     import sys
 
     if option:
         return shlex.split(option)
+    # An explicit step count: the run trains on at full speed for the whole measurement
+    # instead of ending by itself at its budget (3000 steps) or a levelled-off loss.
+    steps = ["--steps", "10000000"]
     exe = shutil.which("rnn-tutor")
-    return [exe, "lab"] if exe else [sys.executable, "-m", "tutor", "lab"]
+    return [exe, "lab", *steps] if exe else [sys.executable, "-m", "tutor", "lab", *steps]
 
 
 def repo_root() -> str:

@@ -288,3 +288,10 @@ def test_a_prediction_run_is_not_held_off_screen():
         assert s.held                           # once measured, the usual rule again
     finally:
         s.close()
+
+
+def test_an_explicit_step_count_overrides_the_budget(session):
+    s = session(budget=20, max_steps=60)
+    s.start()
+    wait(s, lambda: main(s).step >= 60)
+    assert s.ended is None and main(s).step == 60 and main(s).done

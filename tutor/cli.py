@@ -122,7 +122,9 @@ def add_training_options(p: argparse.ArgumentParser, required: bool) -> None:
     g.add_argument("--dtype", choices=S.DTYPES, default=d.dtype, help="default: %(default)s")
     g.add_argument("--steps", type=int_in(1, MAX_STEPS), required=required,
                    default=None, metavar="N",
-                   help="training steps" + ("" if required else " (default: until quit)"))
+                   help="training steps" + ("" if required else
+                                            " (default: the run ends by itself at 3000 steps or once its loss "
+                                            "levels off, and space trains on; with N it trains exactly N)"))
 
 
 # Options whose default depends on the task (settings.TASK_DEFAULTS); the others are fixed.

@@ -43,7 +43,8 @@ class LabSession:
                  send_hz: float = SEND_HZ, budget: int | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.preset = preset.validated()
-        self.budget = budget or DEFAULT_BUDGET
+        self.max_steps = max_steps
+        self.budget = self._budget(budget)
         self.limit = self.budget       # the step this stretch of training ends at
         self.ended: str | None = None  # "budget" or "plateau" once the run stopped by itself
         self.plateau: dict[str, PlateauTest] = {}
@@ -55,7 +56,6 @@ class LabSession:
         self.paused = paused
         self.pace_index = 0
         self.clip_threshold = _threshold_of(self.preset)
-        self.max_steps = max_steps
         self.generation = 1
         self.notice = ""               # a one-line message about the last verb, or an error
         self.history = LabHistory()
@@ -153,7 +153,10 @@ class LabSession:
         return max((r.step for r in self.history.runs.values()), default=0)
 
     def _check_end(self) -> bool:
-        """End the run when it reached its budget or every live run levelled off."""
+        """End the run when it reached its budget or every live run levelled off. With an
+        explicit step count (`rnn-tutor lab --steps N`) the run goes exactly that far instead."""
+        if self.max_steps is not None:
+            return False
         runs = [r for r in self.history.runs.values() if not r.diverged_at]
         if not runs:
             return False
@@ -230,11 +233,15 @@ class LabSession:
         self.on_change()
 
     # ---- verbs ------------------------------------------------------------------------------------
+    def _budget(self, budget: int | None) -> int:
+        """An explicit step count (`rnn-tutor lab --steps N`) is the budget; else the lesson's."""
+        return self.max_steps or budget or DEFAULT_BUDGET
+
     def load_preset(self, settings: Settings, budget: int | None = None) -> None:
         """Start a fresh run from a lesson's preset (and its step budget; None: the default)
         and remember it for `restore_preset`."""
         self.preset = settings.validated()
-        self.budget = budget or DEFAULT_BUDGET
+        self.budget = self._budget(budget)
         self.compare = False
         self.clip_threshold = _threshold_of(self.preset)
         self._apply(self.preset, fresh=True)
