@@ -203,6 +203,19 @@ class LabPane(Widget):
         from .autocomplete_screen import AutocompleteScreen
         self.app.push_screen(AutocompleteScreen(self.session))
 
+    def toggle_own_cell(self) -> None:
+        """The learner's own cell of the lab's kind, once its exercise passes; or back to the
+        engine's."""
+        if self.session.own is not None:
+            self.session.stop_own_cell()
+            return
+        from tutor.exercises.lab_offer import own_cell_offer
+        offer = own_cell_offer(self.session.settings.cell)
+        if isinstance(offer, str):
+            self._tell(offer)
+            return
+        self.session.use_own_cell(offer)
+
     def _tell(self, message: str) -> None:
         self.session.notice = message
         self._show_status()

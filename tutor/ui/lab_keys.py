@@ -39,6 +39,9 @@ LAB_BINDINGS = [
     Binding("d", "lab_reseed", "New seed", show=False, tooltip="New seed (a fresh run)"),
     Binding("x", "lab_compare", "Compare rnn, lstm, gru", show=False,
             tooltip="Compare mode: rnn, lstm and gru side by side"),
+    Binding("y", "lab_own_cell", "Your cell", show=False,
+            tooltip="Train your own cell (from your exercise file, once it passes) or the "
+                    "engine's again"),
     Binding("a", "lab_autocomplete", "Autocomplete", show=False,
             tooltip="Autocomplete (language task): the live model's next word"),
     Binding("g", "lab_next_chart", "More charts", tooltip="Next chart, when they do not all fit"),
@@ -132,3 +135,6 @@ class LabActions:
 
     def action_lab_autocomplete(self) -> None:
         self._view("open_autocomplete")
+
+    def action_lab_own_cell(self) -> None:
+        self._view("toggle_own_cell")
