@@ -224,3 +224,47 @@ def test_a_file_that_does_not_load_is_one_line(session, tmp_path):
     wait(s, lambda: s.own_failed is not None)
     assert s.own_failed.startswith("04_lstm_step.py:3: SyntaxError")
     assert not s.history.runs["main"].loss.ys                 # nothing trained instead
+
+
+def test_a_step_stuck_inside_one_numpy_call_is_ended_by_the_kernel_and_said(session, tmp_path):
+    body = ("def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):\n"
+            "    a = np.ones((300, 300))\n"
+            "    return np.einsum('ij,jk,kl->il', a, a, a)\n")   # ~10 s of CPU in one C call
+    s = session()
+    s.use_own_cell(own(workspace_file(tmp_path, "lstm", body), step_seconds=1.0))
+    s.start()
+    wait(s, lambda: s.own_failed is not None, 60)
+    assert s.own_failed == ("04_lstm_step.py: a step of your lstm ran past 1 s inside one NumPy "
+                            "call and was stopped; r: back to the engine's lstm")
+    s.reset_run()
+    wait(s, lambda: len(losses(s)) >= 2)
+
+
+async def test_y_in_the_lab_offers_the_learners_cell_only_once_it_passes(tmp_path, monkeypatch):
+    from tutor.exercises.workspace import open_workspace
+    from tutor.lab.modes import TrainLab
+    from tutor.ui.host import HostApp
+    from tutor.ui.lab import LabPane
+
+    monkeypatch.setenv("RNN_TUTOR_DATA_DIR", str(tmp_path))
+    folder = open_workspace().path
+    app = HostApp(TrainLab(SMALL.replace(cell="rnn", dtype="float32")), "rnn-tutor lab")
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LabPane)
+        await pilot.press("y")
+        assert pane.session.own is None
+        assert "once 01_rnn_step.py passes: it is not checked yet" in pane.status_text
+        (folder / "01_rnn_step.py").write_text(BY_NUMBER[1].solution, encoding="utf-8")
+        record, _ = ExerciseRecord.load()
+        record.record_check(1, "pass", "passed")
+        record.save()
+        await pilot.press("y")
+        assert pane.session.own is not None and pane.session.own.file == "01_rnn_step.py"
+        deadline = time.monotonic() + 30
+        while not (pane.history.runs["main"].step >= 3 and pane.session.trainer.own):
+            assert time.monotonic() < deadline
+            await pilot.pause(0.05)
+        assert "your rnn (from 01_rnn_step.py) · slower" in pane.status_text
+        await pilot.press("y")
+        assert pane.session.own is None and pane.session.trainer.own is None
+        assert pane.status_text.startswith("rnn adding")

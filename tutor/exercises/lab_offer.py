@@ -6,11 +6,9 @@ from pathlib import Path
 
 from tutor.lab.own_cell import OwnCell
 
-from .catalog import BY_NUMBER
+from .catalog import BY_NUMBER, CELL_EXERCISES
 from .record import ExerciseRecord
 from .workspace import default_dir
-
-CELL_EXERCISES = {"rnn": 1, "lstm": 4, "gru": 5}
 
 
 def own_cell_offer(cell: str, folder: Path | None = None,

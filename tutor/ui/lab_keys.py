@@ -18,6 +18,8 @@ LAB_BINDINGS = [
     Binding("2", "lab_cell('irnn')", "IRNN", show=False),
     Binding("3", "lab_cell('lstm')", "LSTM", show=False),
     Binding("4", "lab_cell('gru')", "GRU", show=False),
+    Binding("y", "lab_cell('own')", "Yours, once its exercise passes",
+            show=False),
     Binding("c", "lab_clip", "Clip",
             tooltip="Gradient clipping on or off (live, from the next step)"),
     Binding("right_square_bracket", "lab_clip_scale(2.0)", "Clip threshold ×2", show=False,
@@ -39,9 +41,6 @@ LAB_BINDINGS = [
     Binding("d", "lab_reseed", "New seed", show=False, tooltip="New seed (a fresh run)"),
     Binding("x", "lab_compare", "Compare rnn, lstm, gru", show=False,
             tooltip="Compare mode: rnn, lstm and gru side by side"),
-    Binding("y", "lab_own_cell", "Your cell", show=False,
-            tooltip="Train your own cell (from your exercise file, once it passes) or the "
-                    "engine's again"),
     Binding("a", "lab_autocomplete", "Autocomplete", show=False,
             tooltip="Autocomplete (language task): the live model's next word"),
     Binding("g", "lab_next_chart", "More charts", tooltip="Next chart, when they do not all fit"),
@@ -92,7 +91,10 @@ class LabActions:
         self._session("reset_run")
 
     def action_lab_cell(self, name: str) -> None:
-        self._session("set_cell", name)
+        if name == "own":                    # the learner's own cell of the lab's kind
+            self._view("toggle_own_cell")
+        else:
+            self._session("set_cell", name)
 
     def action_lab_clip(self) -> None:
         self._session("toggle_clip")
@@ -135,6 +137,3 @@ class LabActions:
 
     def action_lab_autocomplete(self) -> None:
         self._view("open_autocomplete")
-
-    def action_lab_own_cell(self) -> None:
-        self._view("toggle_own_cell")
