@@ -153,7 +153,7 @@ def test_the_lab_trains_the_learners_cell_with_the_engines_losses(session, tmp_p
     np.testing.assert_allclose(losses(mine)[:5], losses(engine)[:5], rtol=1e-9)
     assert mine.trainer.own is not None and engine.trainer.own is None
     fields = [text for text, _ in status.settings_fields(mine)]
-    assert fields[0] == "your lstm (from 04_lstm_step.py) · slower"
+    assert fields[:2] == ["your lstm (from 04_lstm_step.py) · slower ·", "adding"]
     latest = mine.history.runs["main"].latest
     assert {"grad_norm_per_step", "gate_per_step", "cell_grad_norm_per_step"} <= set(latest)
 
@@ -206,9 +206,9 @@ def test_a_failing_learner_step_is_one_line_and_r_brings_the_engine_back(session
     assert expected in line, line
     if failure != "makes NaN":                   # the error is raised on a line of the file
         assert line.split(":")[1].isdigit(), line
-    assert line.endswith("r: back to the engine's lstm")
     flags = [text for text, _ in status.progress_fields(s)]
-    assert "your lstm stopped" in flags and line in flags
+    assert "your lstm stopped · r: back to the engine's lstm" in flags and line in flags
+    assert "starting…" not in flags
     s.reset_run()
     assert s.own is None and s.trainer.own is None
     wait(s, lambda: len(losses(s)) >= 2)
@@ -235,7 +235,7 @@ def test_a_step_stuck_inside_one_numpy_call_is_ended_by_the_kernel_and_said(sess
     s.start()
     wait(s, lambda: s.own_failed is not None, 60)
     assert s.own_failed == ("04_lstm_step.py: a step of your lstm ran past 1 s inside one NumPy "
-                            "call and was stopped; r: back to the engine's lstm")
+                            "call and was stopped")
     s.reset_run()
     wait(s, lambda: len(losses(s)) >= 2)
 
@@ -264,7 +264,7 @@ async def test_y_in_the_lab_offers_the_learners_cell_only_once_it_passes(tmp_pat
         while not (pane.history.runs["main"].step >= 3 and pane.session.trainer.own):
             assert time.monotonic() < deadline
             await pilot.pause(0.05)
-        assert "your rnn (from 01_rnn_step.py) · slower" in pane.status_text
+        assert "your rnn (from 01_rnn_step.py) · slower · adding T=12" in pane.status_text
         await pilot.press("y")
         assert pane.session.own is None and pane.session.trainer.own is None
         assert pane.status_text.startswith("rnn adding")

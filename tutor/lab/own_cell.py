@@ -43,15 +43,12 @@ class OwnCell:
     @property
     def label(self) -> str:
         """What the status line calls it."""
-        return f"your {self.kind} (from {self.file}) · slower"
-
-    def back_hint(self) -> str:
-        return f"r: back to the engine's {self.kind}"
+        return f"your {self.kind} (from {self.file}) · slower ·"
 
     def stuck_line(self) -> str:
         """The process was ended by its CPU limit: a step stuck inside one call."""
         return (f"{self.file}: a step of your {self.kind} ran past {self.step_seconds:g} s "
-                f"inside one NumPy call and was stopped; {self.back_hint()}")
+                "inside one NumPy call and was stopped")
 
 
 class OwnCellFailed(Exception):
@@ -138,7 +135,7 @@ def load(own: OwnCell):
 
 def failure_line(exc: BaseException, own: OwnCell, doing: str = "training") -> str:
     """One line for anything that stopped the learner's cell: where in their file, in which
-    function, at which timestep, and what; then how to get back to the engine's cell."""
+    function, at which timestep, and what."""
     cause = exc.cause if isinstance(exc, StepError) and exc.cause is not None else exc
     line = _learner_line(cause, own.path)
     where = own.file + (f":{line}" if line else "") + ":"
@@ -155,7 +152,7 @@ def failure_line(exc: BaseException, own: OwnCell, doing: str = "training") -> s
         what = exc.message
     else:
         what = f"{type(exc).__name__} while {doing}: {_first_line(exc)}"
-    return " ".join(f"{where} {what}; {own.back_hint()}".split())
+    return " ".join(f"{where} {what}".split())
 
 
 def _learner_line(exc: BaseException, path: str) -> int | None:

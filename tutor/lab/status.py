@@ -38,7 +38,9 @@ def progress_fields(session: LabSession) -> list[Field]:
                        else f"its {session.budget}-step budget was reached", "italic"))
     else:
         fields.append((f"step {step}", ""))
-        if not session.paused and step == 0:
+        if session.own_failed:
+            pass                   # the flag and the notice say it all
+        elif not session.paused and step == 0:
             fields.append(("starting…", ""))
         elif not session.paused and not session.held and runs \
                 and not any(r.done or r.diverged_at for r in runs):
@@ -52,7 +54,8 @@ def progress_fields(session: LabSession) -> list[Field]:
 
 def _flag(session: LabSession, runs: list[RunHistory]) -> Field | None:
     if session.own_failed:                     # the notice says why
-        return f"your {session.own.kind} stopped", "bold reverse"
+        return (f"your {session.own.kind} stopped · r: back to the engine's {session.own.kind}",
+                "bold reverse")
     diverged = [r for r in runs if r.diverged_at]
     if diverged and len(diverged) == len(runs):
         return f"diverged at step {diverged[0].diverged_at}, press r to reset", "bold reverse"

@@ -310,8 +310,11 @@ def _home_relative(path: Path) -> str:
 
 
 def _wrap(parts: list[tuple[str, str]], sep: str, width: int | None) -> list[Text]:
-    """Styled fields joined by `sep`, wrapped between fields (never inside one) to `width`."""
+    """Styled fields joined by `sep`, wrapped between fields to `width`; only a field wider
+    than a whole line (a long notice) is broken, between its words."""
     lines = [Text()]
+    if width is not None and width > 0:
+        parts = [piece for text, style in parts for piece in _pieces(text, style, width)]
     for text, style in parts:
         line = lines[-1]
         if line.cell_len and width is not None and line.cell_len + len(sep) + len(text) > width:
@@ -321,3 +324,19 @@ def _wrap(parts: list[tuple[str, str]], sep: str, width: int | None) -> list[Tex
             line.append(sep)
         line.append(text, style)
     return lines
+
+
+def _pieces(text: str, style: str, width: int) -> list[tuple[str, str]]:
+    """A field as pieces of at most `width` cells, broken between words (as one piece if it
+    fits)."""
+    if len(text) <= width:
+        return [(text, style)]
+    pieces, line = [], ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > width:
+            pieces.append((line, style))
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    pieces.append((line, style))
+    return pieces
