@@ -154,6 +154,9 @@ def test_the_lab_trains_the_learners_cell_with_the_engines_losses(session, tmp_p
     assert mine.trainer.own is not None and engine.trainer.own is None
     fields = [text for text, _ in status.settings_fields(mine)]
     assert fields[:2] == ["your lstm (from 04_lstm_step.py) · slower ·", "adding"]
+    from tutor.lab.reproduce import caveats
+    assert any("your own lstm from 04_lstm_step.py" in note for note in caveats(mine))
+    assert not caveats(engine)
     latest = mine.history.runs["main"].latest
     assert {"grad_norm_per_step", "gate_per_step", "cell_grad_norm_per_step"} <= set(latest)
 
