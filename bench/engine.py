@@ -23,7 +23,8 @@ contender alike, each figure the median of repeated timings:
 - the engine at the lessons' shapes: batch 32, hidden 32, T = 50 and T = 200;
 - at those shapes, the price of the per-step mechanism metrics (‖∂L/∂x_t‖, each step's share of
   the gradient, the state Jacobian's norms): a step without them, with them kept but not asked
-  for, with them made at every step, and one Jacobian request.
+  for, with them made at every step, and one Jacobian request; and a step with truncated
+  backpropagation (`--truncate K`) against the full one.
 
     python bench/engine.py --cells lstm --runs 10
 
@@ -75,9 +76,10 @@ class EngineRunner:
     every step, as `rnn-tutor train --log-every 1` does, without the Jacobian)."""
     label = "engine"
 
-    def __init__(self, cell, task, batch, seq_len, hidden, seed=0, metrics="kept"):
+    def __init__(self, cell, task, batch, seq_len, hidden, seed=0, metrics="kept",
+                 truncate=None):
         self.settings = Settings(cell=cell, task=task, batch=batch, seq_len=seq_len,
-                                 hidden=hidden, seed=seed)
+                                 hidden=hidden, seed=seed, truncate=truncate)
         self.metrics = metrics
         self.fresh()
 
@@ -224,6 +226,24 @@ def mechanism_costs(cells, repeats, seconds):
           "ms per jacobian_norm_per_step call, made only on request")
 
 
+def truncation_costs(cells, repeats, seconds):
+    """ms per step with truncated backpropagation, against the full pass, T = 50."""
+    ks = (None, 5, 20)
+    repeats = max(3, repeats // 3)           # the per-step head at K = 20 is slow
+    print(f"\nTruncated backpropagation (--truncate K) at the lessons' shapes, T = 50: ms per "
+          f"training step, median of {repeats} interleaved timings")
+    print(f"{'cell':5} {'task':8} " + " ".join(f"{'full' if k is None else f'K = {k}':>9}"
+                                               for k in ks))
+    for cell in cells:
+        for task in ("adding", "echo"):
+            runners = [EngineRunner(cell, task, APP["batch"], 50, APP["hidden"], truncate=k)
+                       for k in ks]
+            ms = [1e3 / r for r in time_interleaved(runners, repeats, seconds)]
+            print(f"{cell:5} {task:8} " + " ".join(f"{m:9.2f}" for m in ms), flush=True)
+    print("adding: one loss at the last step (one cut); echo: a loss at every step (about "
+          "K + 1 backward passes)")
+
+
 # ---- the matrix-multiply floor ----
 
 def gemm_seconds(M, K, N, dtype=np.float32, calls=None):
@@ -365,7 +385,8 @@ def main(argv=None):
                     help="repeat the main comparison in this many fresh processes (default 1)")
     ap.add_argument("--json-main", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--mechanism-only", action="store_true",
-                    help="time only the mechanism metrics' price at the lessons' shapes")
+                    help="time only the mechanism metrics' and truncation's price at the "
+                         "lessons' shapes")
     args = ap.parse_args(argv)
     use_torch = torch is not None and not args.no_torch
     if args.json_main:
@@ -378,6 +399,7 @@ def main(argv=None):
         print(f"NumPy {np.__version__}, {os.cpu_count()} CPUs, load average "
               f"{os.getloadavg()[0]:.1f} at start; BLAS pinned to one thread")
         mechanism_costs(args.cells, args.repeats, args.seconds)
+        truncation_costs(args.cells, args.repeats, args.seconds)
         print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
         return
 
@@ -429,6 +451,7 @@ def main(argv=None):
         print(f"{cell:5} {rates[0]:8.1f} {rates[1]:8.1f}", flush=True)
 
     mechanism_costs(args.cells, args.repeats, args.seconds)
+    truncation_costs(args.cells, args.repeats, args.seconds)
 
     if use_torch:
         print("\nEngine against PyTorch, same weights moved by PyTorch's names, float64 "

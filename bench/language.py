@@ -6,7 +6,7 @@
 
 - insight: at the preset of lessons/*-language.md, train the LSTM until the 20-step average
   accuracy on the language word reaches 90%; per seed the step, the wall time and the process's
-  CPU time, then their medians. The goal: under 30 s of training on one core.
+  CPU time, then their medians. The goal: every seed under 30 s of training on one core.
 - contrast: exactly what `rnn-tutor train --task language --cell C --seq-len 30 --steps 3000`
   does (the command line's own defaults for the task), for rnn, lstm and gru: the mean accuracy
   on the language word over the last 100 steps, per seed.
@@ -140,11 +140,11 @@ def main(argv=None) -> int:
             cpus.append(cpu)
             walls.append(wall)
             steps.append(step or float("inf"))
-        med = statistics.median(cpus)
+        med, worst = statistics.median(cpus), max(cpus)
         print(f"median: step {statistics.median(steps):g}, wall {statistics.median(walls):.1f} s, "
-              f"CPU {med:.1f} s (goal: under {LIMIT_S:.0f} s) -> "
-              f"{'pass' if med < LIMIT_S else 'FAIL'}\n")
-        failed |= not med < LIMIT_S
+              f"CPU {med:.1f} s; slowest seed: CPU {worst:.1f} s (goal: every seed under "
+              f"{LIMIT_S:.0f} s) -> {'pass' if worst < LIMIT_S else 'FAIL'}\n")
+        failed |= not worst < LIMIT_S
 
     if "contrast" in parts:
         print(f"contrast: rnn-tutor train --task language --cell C --seq-len 30 --steps "

@@ -6,7 +6,8 @@
     python bench/lessons.py --lesson gru         # only some lessons (slug or number; repeatable)
 
 The claims themselves live in tests/test_lesson_claims.py, where the default test run checks each
-one quickly on the preset's seed. This prints the command line, then a Markdown table: lesson,
+one quickly on the preset's seed. Every ```predict checkpoint is a claim too: on each seed the run
+must measure a value inside the range of the option marked '+', with margin. This prints the command line, then a Markdown table: lesson,
 claim, seeds, the value measured on each seed, and pass or fail. Exit status 1 if a claim fails.
 
 It also checks that the lab lets every run a claim relies on go on long enough: a lab run stops

@@ -55,11 +55,12 @@ async def test_predict_run_and_graded_explanation_on_the_gru_lesson(data_dir):
         assert math.isclose(view.measured, float(g[0] / g[-1]), rel_tol=1e-6)
         assert view.measured < 1e-6 and app.showing == "lesson"
         text = feedback(view)
-        assert "Measured on the run: ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ = " in text
-        assert f"{view.measured:.1e}" in text
+        assert f"Measured on the run: ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ at step 0: {view.measured:.1e}." \
+            in text
         assert "You predicted “In between, like the LSTM's: 10⁻⁶ to 10⁻²”" in text
         assert "halves the direct path" in text            # the explanation of the outcome
         assert "On your prediction: The LSTM starts" in text
+        assert text.endswith("r there watches it again from step 0.")   # no run: changes
         assert "measured otherwise" in view.border_title
         record = saved_progress(data_dir)["answers"]["gru"]["gru-start"]
         assert record["choice"] == 1 and record["solved"] and not record["correct"]
@@ -97,3 +98,26 @@ async def test_a_run_changed_mid_experiment_is_not_graded_and_can_be_rerun(data_
         await pilot.press("enter")                         # run it again, same prediction
         await pilot.pause()
         assert view.state == "running" and lab.settings.seed == app.current_lesson.settings.seed
+
+
+async def test_a_prediction_committed_before_quitting_waits_for_its_run(data_dir):
+    data_dir.mkdir(parents=True)
+    (data_dir / "progress.json").write_text(
+        '{"version": 1, "answers": {"gru": {"gru-start": '
+        '{"choice": 0, "correct": false, "tries": 1, "solved": false}}}}', encoding="utf-8")
+    app = TutorApp(lesson="gru", lab_paused=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        view = app.lesson_pane.query_one("#checkpoint-gru-start", PredictView)
+        assert view.state == "predicted" and view.chosen == 0
+        assert "You predicted “It vanishes like the plain RNN's: below 10⁻⁶”. Press enter to run " \
+            "the experiment." in feedback(view)
+        assert "not yet run" in view.border_title
+        await focus_prediction(pilot, "gru-start")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: view.state == "solved", 30, "the experiment's grade")
+        await pilot.pause()
+        assert "Your prediction was right" in feedback(view)
+        record = saved_progress(data_dir)["answers"]["gru"]["gru-start"]
+        assert record["correct"] and record["solved"] and record["measured"] < 1e-6
+        assert app.progress.answer("gru", "gru-start") == record

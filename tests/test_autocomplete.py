@@ -9,6 +9,7 @@ import pytest
 
 from tutor.engine import Run, Settings
 from tutor.engine.predict import predict_next, split_words
+from tutor.engine.settings import MAX_SEQ_LEN
 from tutor.lab.autocomplete import GLYPHS, shade_levels
 from tutor.lab.history import LabHistory
 from tutor.lab.modes import TrainLab
@@ -80,6 +81,8 @@ def test_an_unknown_word_is_named_and_the_rest_kept(session):
     nothing = answer(s, "zzz qqq")
     assert nothing.runs == {} and nothing.unknown == ("zzz", "qqq") and "type a sentence" in \
         nothing.message
+    too_long = answer(s, "i " * (MAX_SEQ_LEN + 1))
+    assert too_long.runs == {} and f"at most {MAX_SEQ_LEN}" in too_long.message
 
 
 def test_compare_mode_answers_for_each_cell(session):
@@ -144,6 +147,7 @@ async def test_the_prompt_at_80x24_follows_training():
         await _until(pilot, lambda: chart.plain_lines and chart.plain_lines[0].startswith(
             "loss: language word"), what="the language word's loss chart")
         assert "guess 2.3" in chart.plain_lines[0]
+        assert "word loss " in pane.status_text       # the status line's loss is the same one
         await pilot.press("a")
         await _until(pilot, lambda: isinstance(app.screen, AutocompleteScreen), what="prompt")
         screen = app.screen

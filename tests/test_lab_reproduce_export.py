@@ -2,6 +2,7 @@
 and the export holds every step with `rnn-tutor train`'s fields (real engine, real worker)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import time
@@ -22,7 +23,7 @@ STEPS = 25
 ODD = Settings(cell="gru", task="remember", seq_len=7, hidden=6, batch=5, lr=0.0123,
                optimizer="momentum", clip=0.7, clip_mode="value", init="orthogonal", radius=0.9,
                forget_bias=0.5, reverse_input=True, seed=12345, dtype="float64",
-               freeze_head=True)
+               freeze_head=True, truncate=3)
 FAST = Settings(cell="rnn", task="echo", seq_len=10, hidden=8, batch=8)
 
 
@@ -48,6 +49,9 @@ def train_records(argv: list[str], capsys) -> list[dict]:
 
 
 def test_the_command_line_reproduces_the_runs_losses(capsys):
+    unchanged = [f.name for f in dataclasses.fields(Settings)
+                 if getattr(ODD, f.name) == getattr(Settings(), f.name)]
+    assert not unchanged, f"give ODD a non-default {unchanged} so the round trip checks it"
     line = command_line(ODD)
     argv = shlex.split(line)
     assert argv[:2] == ["rnn-tutor", "lab"]
@@ -94,6 +98,8 @@ async def test_export_writes_settings_every_step_and_a_screenshot(data_dir, caps
     assert [list(s) for s in steps] == [list(t) for t in trained]     # the same fields
     assert [s["loss"] for s in steps] == [t["loss"] for t in trained]
     assert steps[0]["grad_norm_per_step"] == trained[0]["grad_norm_per_step"]
+    assert all(steps[0][name] is not None for name in trained[0] if name.endswith("_per_step")
+               and trained[0][name] is not None)          # step 1 keeps every array it had
     assert (folder / "lab.svg").read_text(encoding="utf-8").lstrip().startswith("<svg")
 
 

@@ -263,3 +263,28 @@ def test_an_experiment_is_measured_from_its_own_run_and_ended_by_another_verb(se
     assert loss.interrupted == "the lab's settings changed during the experiment"
     s.poll()
     assert loss.measurement.seen == 0 or loss.measurement.seen < 3000
+
+
+def test_a_prediction_run_is_not_held_off_screen():
+    """At 80×24 the learner answers a prediction with the lab hidden: its run must go on."""
+    now = [0.0]
+    s = LabSession(FAST, clock=lambda: now[0])
+    try:
+        s.start()
+        wait(s, lambda: main(s).step > 0)
+        s.set_on_screen(False)
+        now[0] = 31.0
+        s.set_on_screen(False)
+        assert s.held                           # held, as any lab left off screen
+        experiment = s.run_experiment(FAST, "loss", 40)
+        assert not s.held                       # the experiment releases the hold
+        now[0] = 100.0
+        s.set_on_screen(False)
+        assert not s.held
+        wait(s, lambda: experiment.state == "measured")
+        now[0] = 200.0
+        s.set_on_screen(False)
+        s.set_on_screen(False)
+        assert s.held                           # once measured, the usual rule again
+    finally:
+        s.close()

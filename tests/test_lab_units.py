@@ -141,14 +141,15 @@ def test_history_drops_non_finite_and_stale_generations():
 
 def test_settings_fields_cover_every_preset_key():
     preset_keys = {"cell", "task", "seq_len", "hidden", "batch", "optimizer", "lr", "clip",
-                   "clip_mode", "init", "radius", "forget_bias", "reverse_input", "freeze_head",
-                   "seed"}
+                   "clip_mode", "init", "radius", "truncate", "forget_bias", "reverse_input",
+                   "freeze_head", "seed"}
     assert {f.name for f in FIELDS} == preset_keys
 
 
 @pytest.mark.parametrize("name,text,value", [
     ("clip", "off", 0.0), ("clip", "2.5", 2.5), ("radius", "none", None), ("radius", "1.1", 1.1),
-    ("seq_len", " 20 ", 20), ("lr", "1e-3", 0.001)])
+    ("seq_len", " 20 ", 20), ("lr", "1e-3", 0.001), ("truncate", "off", None),
+    ("truncate", "0", None), ("truncate", "10", 10)])
 def test_parse_field_reads_numbers_and_words(name, text, value):
     field = next(f for f in FIELDS if f.name == name)
     assert parse_field(field, text) == value
@@ -158,7 +159,8 @@ def test_parse_field_reads_numbers_and_words(name, text, value):
 @pytest.mark.parametrize("name,text,message", [
     ("seq_len", "2.5", "sequence length must be a whole number, not '2.5'"),
     ("lr", "fast", "learning rate must be a number, not 'fast'"),
-    ("clip", "x", "clip threshold must be a number (or off), not 'x'")])
+    ("clip", "x", "clip threshold must be a number (or off), not 'x'"),
+    ("truncate", "2.5", "truncation must be a whole number (or off), not '2.5'")])
 def test_parse_field_says_what_is_wrong_in_one_line(name, text, message):
     field = next(f for f in FIELDS if f.name == name)
     with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)")

@@ -42,6 +42,7 @@ class Trace:
     run: Run
     loss: list = field(default_factory=list)
     accuracy: list = field(default_factory=list)
+    long_range_loss: list = field(default_factory=list)    # language: on the language word
     grad_norm: list = field(default_factory=list)
     clipped: list = field(default_factory=list)
     ratio: list = field(default_factory=list)        # ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖
@@ -75,6 +76,7 @@ class Trace:
         g = rec.grad_norm_per_step
         self.loss.append(rec.loss)
         self.accuracy.append(rec.accuracy)
+        self.long_range_loss.append(rec.long_range_loss)
         self.grad_norm.append(rec.grad_norm)
         self.clipped.append(rec.clipped)
         self.ratio.append(float(g[0] / g[-1]) if g[-1] > 0 else math.nan)
@@ -207,6 +209,19 @@ def _(lesson, seed, full):
     t = trace(preset(lesson, seed), 100, learned_accuracy(0.95))
     at = t.first_window("accuracy", lambda a: a >= 0.95)
     return at is not None and at <= 100, f"step {at}"
+
+
+@each_seed("why-memory", "echo-other-cells",
+           "echo: LSTM and GRU reach 20-step accuracy ≥ 95% within 100 steps, the IRNN within "
+           "80 to 250", fast=False)
+def _(lesson, seed, full):
+    shown, ok = [], True
+    for cell, low, high in (("lstm", 1, 100), ("gru", 1, 100), ("irnn", 80, 250)):
+        t = trace(preset(lesson, seed, cell=cell), high, learned_accuracy(0.95))
+        at = t.first_window("accuracy", lambda a: a >= 0.95)
+        ok &= at is not None and low <= at <= high
+        shown.append(f"{cell} step {at}")
+    return ok, ", ".join(shown)
 
 
 @each_seed("why-memory", "starts-at-baseline", "first-step loss within 0.1 of the baseline ln 4")
@@ -361,15 +376,17 @@ def _(lesson, seed, full):
 
 @across_seeds("vanishing-gradient", "adam-remember",
               "remember at T = 50: some seeds learn (accuracy ≥ 95% within 1,500 steps), "
-              "some do not", seeds=(0, 1, 2, 3, 4))
+              "some do not, and those end above 40% (accuracy, last 50 steps; chance 25%)",
+              seeds=(0, 1, 2, 3, 4))
 def _(lesson, seeds, full):
-    shown, learned = [], []
+    shown, learned, partway = [], [], True
     for seed in seeds:
         t = trace(preset(lesson, seed, task="remember"), 1500, learned_accuracy(0.95))
         at = t.first_window("accuracy", lambda a: a >= 0.95)
         learned.append(at is not None)
+        partway &= at is not None or (t.steps == 1500 and t.tail_mean("accuracy") > 0.4)
         shown.append(f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})")
-    return Result(any(learned) and not all(learned), shown)
+    return Result(any(learned) and not all(learned) and partway, shown)
 
 
 def mechanism_at_step0(settings: Settings) -> dict:
@@ -564,6 +581,18 @@ def _(lesson, seed, full):
     return 60 <= r <= 90 and 1e4 < g < 1e6, f"{r:.0f}, ‖g‖ {sci(g)}"
 
 
+@each_seed("exploding-gradients", "forward-grows",
+           "step 1: loss above 50 (baseline 0.167) and mean |h_T| 15–50: the states grow "
+           "1.05–1.15 times per step going forward (geometric mean of mean |h_t| over t ≥ 10)")
+def _(lesson, seed, full):
+    t = step0(preset(lesson, seed))
+    H = np.abs(t.run.last_pass.cache.H.astype(np.float64)).mean(axis=(1, 2))
+    growth = float(np.exp(np.mean(np.log(H[11:] / H[10:-1]))))
+    ok = t.loss[0] > 50 and abs(t.run.baseline.loss - 1 / 6) < 0.01 and 15 < t.h_abs[0] < 50 \
+        and 1.05 <= growth <= 1.15
+    return ok, f"loss {t.loss[0]:.0f}, |h_T| {t.h_abs[0]:.1f}, ×{growth:.3f}/step"
+
+
 @each_seed("exploding-gradients", "diverges-step-2", "diverges at step 2, with the head frozen too")
 def _(lesson, seed, full):
     free = trace(preset(lesson, seed), 10)
@@ -615,6 +644,18 @@ def _(lesson, seed, full):
 def _(lesson, seed, full):
     r = step0(_tanh_head_case(lesson, seed)).ratio[0]
     return r < 1, f"{r:.3g}"
+
+
+@each_seed("exploding-gradients", "factors-meet",
+           "step 0: every one-step factor is 1.1 (within 1e-3); their product, 1.1^49 ≈ 107, is "
+           "within a factor 2 above the measured ratio")
+def _(lesson, seed, full):
+    m = mechanism_at_step0(preset(lesson, seed))
+    J = m["factors"]
+    ok = bool(np.all(np.abs(J - 1.1) < 1e-3)) and m["ratio"] <= m["predicted_ratio"] \
+        < 2 * m["ratio"]
+    return ok, f"factors {J.min():.3f}–{J.max():.3f}, Π {m['predicted_ratio']:.0f}, " \
+        f"measured {m['ratio']:.0f}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -718,7 +759,7 @@ def _angle(u: np.ndarray, v: np.ndarray) -> float:
 
 
 @each_seed("gradient-clipping", "clip-directions",
-           "at the preset's start: a value-clipped step (at 1) points 40–75° away from its batch's "
+           "at the preset's start: a value-clipped step (at 1) points 50–70° away from its batch's "
            "gradient; averaged over 32 batches, norm-clipped steps point within 1° of the mean gradient")
 def _(lesson, seed, full):
     G = _batch_gradients(preset(lesson, seed), 32)
@@ -726,8 +767,8 @@ def _(lesson, seed, full):
     norms = np.linalg.norm(G, axis=1)
     clipped = (G / np.maximum(norms / lesson.settings.clip, 1.0)[:, None]).mean(axis=0)
     drift = _angle(G.mean(axis=0), clipped)
-    ok = 40 <= value <= 75 and drift < 1.0
-    return ok, f"by value {value:.0f}°, mean norm-clipped vs mean {drift:.2f}°"
+    ok = 50 <= value <= 70 and drift < 1.0
+    return ok, f"by value {value:.1f}°, mean norm-clipped vs mean {drift:.2f}°"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -784,7 +825,8 @@ def _(lesson, seed, full):
 def _(lesson, seed, full):
     t = trace(preset(lesson, seed), 200)
     spike, median = t.grad_norm[1], float(np.median(t.grad_norm[:200]))
-    return spike > 1e3 and spike > 100 * median, f"{sci(spike)} vs median {median:.2g}"
+    return spike > 1e3 and spike > 100 * median, \
+        f"{sci(spike)} vs median {median:.2g} ({spike / median:.0f}×)"
 
 
 @each_seed("identity-init", "unclipped-stalls",
@@ -814,6 +856,15 @@ def _(lesson, seeds, full):
             later &= on_at is not None and off_at > on_at
         shown.append(f"off {off_at} / on {on_at}")
     return Result(learned >= 1 and later, shown)
+
+
+@each_seed("identity-init", "factors-are-one",
+           "step 0: every one-step factor is 1 (within 1e-3); the measured ratio is 0.5 to 1")
+def _(lesson, seed, full):
+    m = mechanism_at_step0(preset(lesson, seed))
+    J = m["factors"]
+    ok = bool(np.all(np.abs(J - 1.0) < 1e-3)) and 0.5 <= m["ratio"] <= 1.0
+    return ok, f"factors {J.min():.3f}–{J.max():.3f}, measured {m['ratio']:.2f}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -858,13 +909,13 @@ def gate_paths(settings: Settings) -> dict:
 
 @each_seed("lstm", "other-paths",
            "step 0: the forget-gate path alone carries 1e-7–1e-6 (within 4× of (mean f)^49 ≈ 2e-7); "
-           "the full ‖∂L/∂c_1‖/‖∂L/∂c_T‖ is over 100× that; the ratio is 0.78–0.86 per step")
+           "the full ‖∂L/∂c_1‖/‖∂L/∂c_T‖ is over 200× that; the ratio is 0.78–0.86 per step")
 def _(lesson, seed, full):
     g = gate_paths(preset(lesson, seed))
     ok = (1e-7 < g["direct"] < 1e-6 and g["direct"] < 4 * g["mean_power"]
-          and g["full"] > 100 * g["direct"] and 0.78 <= g["per_step"] <= 0.86)
+          and g["full"] > 200 * g["direct"] and 0.78 <= g["per_step"] <= 0.86)
     return ok, f"(mean f)^49 {sci(g['mean_power'])}, gate path {sci(g['direct'])}, " \
-        f"full {sci(g['full'])}, ratio {sci(g['ratio'])} = {g['per_step']:.2f}/step"
+        f"full {sci(g['full'])} ({g['full'] / g['direct']:.0f}×), ratio {sci(g['ratio'])} = {g['per_step']:.2f}/step"
 
 
 @each_seed("lstm", "lifts", "after 1,000 steps the ratio is above 1e-3", fast=False)
@@ -994,6 +1045,28 @@ def _(lesson, seed, full):
     return t.steps == steps and acc < 0.6, f"{acc:.2f} at {t.steps}"
 
 
+@each_seed("forget-bias", "update-share-bias",
+           "step 0: the first half gives under 3% of the update with forget bias 1, over 30% "
+           "with forget bias 3")
+def _(lesson, seed, full):
+    one = mechanism_at_step0(preset(lesson, seed))["first_half"]
+    three = mechanism_at_step0(preset(lesson, seed, forget_bias=3.0))["first_half"]
+    return one < 0.03 and three > 0.3, f"bias 1: {100 * one:.1f}%, bias 3: {100 * three:.0f}%"
+
+
+@each_seed("forget-bias", "remember-lesson-5-settings",
+           "task remember with lesson 5's settings (Adam lr 0.01, no clipping): the LSTM at bias 1 "
+           "stays below 35% accuracy (last 50) after 1,500 steps, chance being 25%, and its forget "
+           "gate drifts down", seeds=(0, 1, 2))
+def _(lesson, seed, full):
+    steps = 1500 if full else 300
+    t = trace(preset(lesson, seed, task="remember", lr=0.01, clip=0.0), steps)
+    acc = t.tail_mean("accuracy")
+    drift = t.tail_mean("gate_mean") - t.gate_mean[0]
+    return t.steps == steps and acc < 0.35 and drift < -0.03, \
+        f"{acc:.2f} at {t.steps}, gate {drift:+.2f}"
+
+
 # ---------------------------------------------------------------------------------------------
 # 13 gru: gru, adding, T = 50
 
@@ -1013,8 +1086,8 @@ def _(lesson, seed, full):
     g = gate_paths(preset(lesson, seed))
     ok = 1e-16 < g["mean_power"] < 1e-14 and g["direct"] > 10 * g["mean_power"] \
         and g["full"] > 100 * g["direct"]
-    return ok, f"(mean z)^49 {sci(g['mean_power'])}, gate path {sci(g['direct'])}, " \
-        f"full {sci(g['full'])}"
+    return ok, f"(mean z)^49 {sci(g['mean_power'])}, gate path {sci(g['direct'])} " \
+        f"({g['direct'] / g['mean_power']:.0f}×), full {sci(g['full'])}"
 
 
 @each_seed("gru", "gate-opens",
@@ -1045,8 +1118,74 @@ def _(lesson):
     return sizes == {"rnn": 1152, "gru": 3456, "lstm": 4608}, str(sizes)
 
 
+@each_seed("gru", "update-share-opens",
+           "the first half's share of the update: below 1e-4 at step 0, above 30% at step 400",
+           fast=False)
+def _(lesson, seed, full):
+    start = mechanism_at_step0(preset(lesson, seed))["first_half"]
+    run = Run(preset(lesson, seed))
+    for _ in range(400):
+        run.step()
+    later = first_half_share(run.last_pass.param_grad_norm_per_step)
+    return start < 1e-4 and later > 0.3, f"{sci(start)} → {100 * later:.0f}%"
+
+
 # ---------------------------------------------------------------------------------------------
-# 14 worked-example: the explorer's numbers (tutor.explorers.worked, computed by the engine)
+# 15 truncated-bptt: lstm, remember, T = 50, forget bias 3, truncate 10
+
+@each_seed("truncated-bptt", "cut-is-exact",
+           "step 0: ‖∂L/∂h_t‖ is exactly 0 for t < 40 and above 0 from t = 40 on")
+def _(lesson, seed, full):
+    g = step0(preset(lesson, seed)).curves[1]
+    cut = len(g) - lesson.settings.truncate - 1            # 0-based index of t = T − K
+    ok = bool(np.all(g[:cut] == 0) and np.all(g[cut:] > 0))
+    return ok, f"zeros at t < {cut + 1}: {int(np.sum(g == 0))}"
+
+
+@each_seed("truncated-bptt", "cut-stays-at-chance",
+           "truncate 10: 20-step accuracy below 35% at step 1,500 (chance 25%)")
+def _(lesson, seed, full):
+    steps = 1500 if full else 300
+    t = trace(preset(lesson, seed), steps)
+    acc = t.window_mean("accuracy", steps)
+    return t.steps == steps and acc < 0.35, f"{acc:.2f} at {t.steps}"
+
+
+@each_seed("truncated-bptt", "full-learns",
+           "full BPTT from a fresh start: 20-step accuracy ≥ 70% within 1,000 steps", fast=False)
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed, truncate=None), 1000, learned_accuracy(0.7))
+    at = t.first_window("accuracy", lambda a: a >= 0.7)
+    return at is not None, f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})"
+
+
+@each_seed("truncated-bptt", "live-off-learns",
+           "after 1,500 truncated steps, truncation off (live): accuracy ≥ 50% within 300 more "
+           "steps", fast=False)
+def _(lesson, seed, full):
+    run = Run(preset(lesson, seed))
+    for _ in range(1500):
+        run.step()
+    run.apply_live(run.settings.replace(truncate=None))
+    accuracy = []
+    for i in range(300):
+        accuracy.append(run.step().accuracy)
+        if i >= 20 and np.mean(accuracy[-20:]) >= 0.5:
+            return True, f"{i + 1} steps after the switch"
+    return False, f"no ({np.mean(accuracy[-20:]):.2f})"
+
+
+@each_seed("truncated-bptt", "adding-learns-with-cut",
+           "adding at T = 50, still truncated at 10: 20-step loss below 0.03 at step 1,000",
+           fast=False)
+def _(lesson, seed, full):
+    t = trace(preset(lesson, seed, task="adding"), 1000)
+    loss = t.window_mean("loss", 1000)
+    return t.steps == 1000 and loss < 0.03, f"{loss:.4f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 16 worked-example: the explorer's numbers (tutor.explorers.worked, computed by the engine)
 
 @no_seed("worked-example", "setup", "the lesson's inputs, target, η and weights are the example's")
 def _(lesson):
@@ -1106,7 +1245,7 @@ def _(lesson):
 
 
 # ---------------------------------------------------------------------------------------------
-# 15 playground: lstm, adding, T = 50 (the engine's defaults)
+# 17 playground: lstm, adding, T = 50 (the engine's defaults)
 
 def _learned_by(settings: Settings, limit: int) -> int | None:
     t = trace(settings, limit, learned_loss(0.01))
@@ -1144,7 +1283,8 @@ def _(lesson, seed, full):
 
 @each_seed("playground", "orthogonal",
            "tanh RNN, orthogonal init: step-0 ratio above 1e-3 (default init about 1e-12); after "
-           "2,000 steps loss (last 50) above 0.12, ratio down 100× or more, mean |h_T| up by 0.3+")
+           "2,000 steps loss (last 50) above 0.12, ratio down 100× or more, mean |h_T| up by 0.3+, "
+           "W_hh's spectral radius from 1 to above 2")
 def _(lesson, seed, full):
     steps = 2000 if full else 300
     t = trace(preset(lesson, seed, cell="rnn", init="orthogonal"), steps)
@@ -1155,8 +1295,10 @@ def _(lesson, seed, full):
     if full:
         late = float(np.median(t.ratio[-50:]))
         rise = t.tail_mean("h_abs") - t.h_abs[0]
-        ok &= late < r0 / 100 and rise > 0.3
-        shown += f", late ratio {sci(late)}, |h_T| +{rise:.2f}"
+        W0 = Run(t.run.settings).model.params["weight_hh_l0"].astype(np.float64)
+        start, grown = spectral_radius(W0), t.radius[steps]
+        ok &= late < r0 / 100 and rise > 0.3 and abs(start - 1) < 0.01 and grown > 2
+        shown += f", late ratio {sci(late)}, |h_T| +{rise:.2f}, ρ {start:.2f} → {grown:.1f}"
     return ok, shown
 
 
@@ -1172,26 +1314,32 @@ def _language_step0(lesson, seed):
 
 @each_seed("language", "starts-at-chance",
            "step 1: long-range loss within 0.3 of ln 156 ≈ 5.05; steps 51–150: LSTM accuracy on "
-           "the language word 5–20%, around the 10% baseline, while the training loss's 20-step "
-           "average at step 150 is already below ln 10")
+           "the language word 5–20%, around the 10% baseline, and the loss on the language word "
+           "(the lab's loss chart) within 0.3 of the blind guess's ln 10 ≈ 2.30 at step 150 "
+           "(20-step average)")
 def _(lesson, seed, full):
     loss, _ = _language_step0(lesson, seed)
     base = Run(preset(lesson, seed)).baseline
     t = trace(preset(lesson, seed), 150)
     plateau = float(np.mean(t.accuracy[50:150]))
-    train_loss = t.window_mean("loss", 150)
+    word_loss = float(np.mean(t.long_range_loss[130:150]))
     ok = abs(loss - math.log(156)) < 0.3 and 0.05 <= plateau <= 0.2 and \
         base.accuracy == 0.1 and abs(base.loss - math.log(10)) < 1e-12 and \
-        train_loss < math.log(10)
-    return ok, f"step 1 {loss:.2f}, steps 51–150 {plateau:.0%}, loss {train_loss:.2f}"
+        abs(word_loss - math.log(10)) < 0.3
+    return ok, f"step 1 {loss:.2f}, steps 51–150 {plateau:.0%}, language word loss {word_loss:.2f}"
 
 
-@each_seed("language", "gru-learns",
-           "GRU at T = 30: 20-step accuracy on the language word ≥ 90% within 600 steps")
-def _(lesson, seed, full):
-    t = trace(preset(lesson, seed, cell="gru"), 600, learned_accuracy(0.9))
-    at = t.first_window("accuracy", lambda a: a >= 0.9)
-    return at is not None, f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})"
+@across_seeds("language", "gru-learns",
+              "GRU at T = 30: 20-step accuracy on the language word ≥ 90% within 250 steps on each "
+              "of seeds 0 to 4 (the default test run checks seed 0)", seeds=(0, 1, 2, 3, 4), fast=True)
+def _(lesson, seeds, full):
+    shown, ok = [], True
+    for seed in seeds if full else seeds[:1]:
+        t = trace(preset(lesson, seed, cell="gru"), 250, learned_accuracy(0.9))
+        at = t.first_window("accuracy", lambda a: a >= 0.9)
+        ok &= at is not None
+        shown.append(f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})")
+    return Result(ok, shown)
 
 
 PREDICT_TEXT = ("i grew up in brazil . on friday my cousin sold the old bike . it was windy . "
@@ -1220,9 +1368,10 @@ def _predict_after(lesson, seed, cell, steps):
 
 
 @each_seed("language", "predict-sensitivity",
-           "after 1,500 steps: the LSTM's top word is portuguese with p > 0.9 and brazil has the "
-           "largest sensitivity; the RNN's top three are languages below 20% and fluent's "
-           "sensitivity is over 50× brazil's", fast=False)
+           "after 1,500 steps of `rnn-tutor train`'s defaults: the LSTM's top word is portuguese "
+           "with p > 0.9 and its sensitivity to brazil is over 20× the RNN's; the RNN's top three "
+           "are languages below 20% and its sensitivity to fluent is over 50× that to brazil",
+           fast=False)
 def _(lesson, seed, full):
     lstm = _predict_after(lesson, seed, "lstm", 1500)
     rnn = _predict_after(lesson, seed, "rnn", 1500)
@@ -1233,11 +1382,11 @@ def _(lesson, seed, full):
     from tutor.engine.grammar import PAIRS
     languages = {lang for _, lang in PAIRS}
     ratio = sens["rnn"][-1] / sens["rnn"][brazil]
-    ok = (top["word"] == "portuguese" and top["p"] > 0.9
-          and int(np.argmax(sens["lstm"])) == brazil
+    lstm_over_rnn = sens["lstm"][brazil] / sens["rnn"][brazil]
+    ok = (top["word"] == "portuguese" and top["p"] > 0.9 and lstm_over_rnn > 20
           and all(n["word"] in languages and n["p"] < 0.2 for n in rnn["next"]) and ratio > 50)
-    return ok, (f"lstm {top['word']} {top['p']:.2f}, rnn top {rnn['next'][0]['p']:.2f}, "
-                f"fluent/brazil {ratio:.0f}×")
+    return ok, (f"lstm {top['word']} {top['p']:.2f}, brazil lstm/rnn {lstm_over_rnn:.0f}×, "
+                f"rnn top {rnn['next'][0]['p']:.2f}, fluent/brazil {ratio:.0f}×")
 
 
 def _autocomplete_after(lesson, seed, cell, steps):
@@ -1261,7 +1410,7 @@ def _autocomplete_after(lesson, seed, cell, steps):
            "the prompt's sentence with each of the ten countries: at step 150 the LSTM's top three "
            "are languages, none above 0.5; after 1,500 steps its top word is the country's "
            "language with p > 0.9 for all ten, while the RNN's top word is one language for all "
-           "ten, below 0.35", fast=False)
+           "ten, below 0.2", fast=False)
 def _(lesson, seed, full):
     from tutor.engine.grammar import PAIRS
     languages = {lang for _, lang in PAIRS}
@@ -1274,7 +1423,7 @@ def _(lesson, seed, full):
     rnn = _autocomplete_after(lesson, seed, "rnn", 1500)
     rnn_tops = {a["next"][0]["word"] for _, a in rnn.values()}
     rnn_p = max(a["next"][0]["p"] for _, a in rnn.values())
-    ok = unsure and right == 10 and len(rnn_tops) == 1 and rnn_tops <= languages and rnn_p < 0.35
+    ok = unsure and right == 10 and len(rnn_tops) == 1 and rnn_tops <= languages and rnn_p < 0.2
     early_p = max(n["p"] for _, a in early.values() for n in a["next"])
     return ok, (f"step 150 top p ≤ {early_p:.2f}{'' if unsure else ' (not all languages)'}; "
                 f"lstm {right}/10 right; rnn tops {sorted(rnn_tops)} p ≤ {rnn_p:.2f}")

@@ -13,6 +13,7 @@ import numpy as np
 
 from tutor.engine.predict import predict_next, split_known, split_words, vocabulary
 from tutor.engine.run import Run
+from tutor.engine.settings import MAX_SEQ_LEN
 from tutor.engine.tasks import get_task
 
 from .protocol import NextWord, Predict, Prediction, RunPrediction, WordSensitivity
@@ -43,6 +44,9 @@ def predict_runs(request: Predict, generation: int, runs: Mapping[str, Run]) -> 
         return Prediction(generation, request.request, (), tuple(unknown), {},
                           "type a sentence in the task's words, e.g. "
                           "i grew up in brazil . i speak fluent")
+    if len(known) > MAX_SEQ_LEN:
+        return Prediction(generation, request.request, (), tuple(unknown), {},
+                          f"that is {len(known)} words; autocomplete reads at most {MAX_SEQ_LEN}")
     answers = {name: _answer(run, task, known) for name, run in runs.items()}
     return Prediction(generation, request.request, tuple(known), tuple(unknown), answers)
 

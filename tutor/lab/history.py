@@ -84,6 +84,7 @@ class RunHistory:
         self.last_loss: float | None = None
         self.last_accuracy: float | None = None
         self.last_grad_norm: float | None = None
+        self.last_long_range_loss: float | None = None
         self.scalars_version = 0
         self.arrays_version = 0
         self.log = StepLog()                         # every step exactly, for export
@@ -108,6 +109,7 @@ class RunHistory:
             self.recent_clipped.extend(u.clipped)
             self.last_loss, self.last_accuracy = u.loss[-1], u.accuracy[-1]
             self.last_grad_norm = u.grad_norm[-1]
+            self.last_long_range_loss = long_range[-1]
             self.scalars_version += 1
         if u.events:
             self.events.extend(u.events)

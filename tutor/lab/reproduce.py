@@ -33,7 +33,7 @@ def command_args(settings: Settings) -> list[str]:
         args.append("--reverse-input")
     if s.freeze_head:
         args.append("--freeze-head")
-    args += ["--seed", str(s.seed), "--dtype", s.dtype]
+    args += ["--seed", str(s.seed), "--dtype", s.dtype, "--truncate", str(s.truncate or 0)]
     return args
 
 
@@ -55,6 +55,6 @@ def caveats(session: LabSession) -> list[str]:
                for step, label in run.events]
     if changed:
         step, label = changed[0]
-        notes.append(f"This run changed clipping while it trained ({label} after step {step}); "
-                     "the command has the clipping of now from step 1, so its losses differ.")
+        notes.append(f"This run changed a setting while it trained ({label} after step {step}); "
+                     "the command has the settings of now from step 1, so its losses differ.")
     return notes

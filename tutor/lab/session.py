@@ -204,6 +204,8 @@ class LabSession:
                 self.on_change()
         elif self._off_screen_since is None:
             self._off_screen_since = now
+        elif self.experiment_running:
+            return                     # a prediction's run goes on while the learner reads
         elif not self.held and now - self._off_screen_since >= OFF_SCREEN_S:
             self.held = True
             self.trainer.send(Pause(True))
@@ -266,7 +268,14 @@ class LabSession:
         self.experiment = ExperimentRun(self.generation, Measurement(measure, step))
         if self.paused:
             self.toggle_pause()
+        if self.held:                  # started with the lab off screen: it runs all the same
+            self.held = False
+            self.trainer.send(Pause(self.paused))
         return self.experiment
+
+    @property
+    def experiment_running(self) -> bool:
+        return self.experiment is not None and self.experiment.state == "running"
 
     def _end_experiment(self, why: str) -> None:
         if self.experiment is not None:

@@ -16,6 +16,8 @@ def settings_fields(session: LabSession) -> list[Field]:
     first = [session.own.label, s.task] if session.own else [f"{cell} {s.task}"]
     top = [*first, f"T={s.seq_len}", f"H={s.hidden}", s.optimizer, f"lr={s.lr:g}",
            f"seed={s.seed}", f"reverse {'on' if s.reverse_input else 'off'}", s.clip_label]
+    if s.truncate is not None:
+        top.append(s.truncate_label)
     if s.radius is not None:
         top.append(f"radius={s.radius:g}")
     if s.init != "auto":
@@ -89,8 +91,11 @@ def metric_parts(runs: list[RunHistory]) -> list[str]:
         accs = " ".join(f"{name(r)}{r.last_accuracy:.0%}" for r in runs
                         if r.last_accuracy is not None)
         parts.append(f"acc {accs} (guess {base.accuracy:.0%})")
-    losses = " ".join(f"{name(r)}{fmt(r.last_loss)}" for r in runs)
-    parts.append(f"loss {losses} (base {base.loss:.3g})")
+    # where the task scores one long-range word, its loss is the one the baseline is for
+    focused = all(r.last_long_range_loss is not None for r in runs)
+    losses = " ".join(f"{name(r)}{fmt(r.last_long_range_loss if focused else r.last_loss)}"
+                      for r in runs)
+    parts.append(f"{'word loss' if focused else 'loss'} {losses} (base {base.loss:.3g})")
     return parts
 
 

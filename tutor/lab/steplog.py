@@ -13,11 +13,13 @@ import math
 from array import array
 from collections import OrderedDict
 
+from tutor.engine.run import PER_STEP_FIELDS
+
 from .protocol import RunUpdate
 
 MAX_STEPS = 100_000                 # about 5 MB of scalars per run
 MAX_ARRAY_VALUES = 500_000          # per-timestep numbers kept, all steps together (4 MB)
-ARRAY_FIELDS = ("grad_norm_per_step", "gate_per_step", "cell_grad_norm_per_step")
+ARRAY_FIELDS = PER_STEP_FIELDS     # the engine's per-timestep arrays, by their names
 _NONE = math.nan                    # a missing accuracy or long-range loss, in a float array
 
 

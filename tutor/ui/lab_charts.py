@@ -146,7 +146,11 @@ class GradPerStepChart(LabChart):
             self._line(*thin(t, list(drawn), limit), CELL_COLOR[run.cell], marker)
             label = run.cell if h.compare else f"step {run.step}"
             short = run.cell if h.compare else "now"
-            zeros = int(np.count_nonzero(np.asarray(raw) == 0))
+            kept = np.asarray(raw)
+            cut = run.settings.truncate
+            if cut is not None and loss_at_last_step(run.settings.task):
+                kept = kept[max(0, T - cut - 1):]      # zeros past a truncation cut are the cut
+            zeros = int(np.count_nonzero(kept == 0))
             broken = int(np.count_nonzero(~np.isfinite(np.asarray(raw, dtype=np.float64))))
             if zeros:         # vanished below what float32 holds: drawn on the floor
                 label += f" ({zeros} of {T} are 0: on the floor)"
@@ -157,6 +161,11 @@ class GradPerStepChart(LabChart):
             legend.add(MARKER_GLYPH[marker], CELL_COLOR[run.cell], label, short)
         if first is not None:
             legend.add("·", INITIAL, "step 0")
+        cut = run0.settings.truncate
+        if cut is not None and cut < T and loss_at_last_step(run0.settings.task):
+            # Truncated BPTT: the loss's gradient reaches back to t = T − K and no further.
+            self._vline(T - cut - 0.5, REFERENCE)
+            legend.add("│", REFERENCE, f"cut: truncate {cut}", f"cut {cut}", f"cut {cut}")
         if predicted is not None:
             self._line(*thin(t, list(predicted), limit), PREDICTED, marker="x")
             legend.add("x", PREDICTED, "Π local factors", "Π factors", "")

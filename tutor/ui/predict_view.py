@@ -87,7 +87,7 @@ class PredictView(CheckpointView):
     def choose(self, index: int) -> None:
         self.cursor = index
         if self.measured is not None:
-            return                       # graded: the prediction stands; arrows read the options
+            return                       # graded: the prediction stands
         if self.run is not None and self.run.state == "running":
             self.problem = None if index == self.chosen else \
                 "the prediction is locked while its experiment runs"
@@ -184,7 +184,7 @@ class PredictView(CheckpointView):
         if state == "solved":
             measure = MEASURES[experiment.measure]
             value = describe_value(measure, self.measured)
-            lines = [f"Measured on the run: {measure.label} = {value} {_when(experiment)}."]
+            lines = [f"Measured on the run: {measure.label} {_when(experiment)}: {value}."]
             if outcome == self.chosen:
                 lines.append(f"{RIGHT_MARK} Your prediction was right.")
             else:
@@ -193,8 +193,9 @@ class PredictView(CheckpointView):
             lines.append(options[outcome].feedback)
             if outcome != self.chosen:
                 lines.append(f"On your prediction: {options[self.chosen].feedback}")
-            if experiment.changes:
-                lines.append("The lab keeps the experiment's settings; 0 returns to the preset.")
+            lines.append("The lab goes on with the experiment's run: r there watches it again "
+                         "from step 0" + (", 0 returns to the preset." if experiment.changes
+                                          else "."))
             return "\n\n".join(lines), "-right" if outcome == self.chosen else "-wrong"
         if state == "running":
             m = self.run.measurement

@@ -25,7 +25,7 @@ from tutor.engine.settings import CELLS, CLIP_MODES, INITS, OPTIMIZERS, TASKS
 class Field:
     name: str                 # Settings attribute
     label: str
-    kind: str                 # "choice", "int", "float", "clip", "radius", "bool"
+    kind: str                 # "choice", "int", "float", "clip", "radius", "truncate", "bool"
     choices: tuple = ()
 
 
@@ -41,6 +41,7 @@ FIELDS = (
     Field("clip_mode", "clip mode", "choice", CLIP_MODES),
     Field("init", "init", "choice", INITS),
     Field("radius", "spectral radius (or none)", "radius"),
+    Field("truncate", "truncate BPTT at K (or off)", "truncate"),
     Field("forget_bias", "forget bias (LSTM)", "float"),
     Field("reverse_input", "reverse input", "bool", (False, True)),
     Field("freeze_head", "freeze head", "bool", (False, True)),
@@ -49,7 +50,7 @@ FIELDS = (
 
 _NUMBER_LABELS = {"seq_len": "sequence length", "hidden": "hidden size", "batch": "batch",
                   "seed": "seed", "lr": "learning rate", "forget_bias": "forget bias",
-                  "clip": "clip threshold", "radius": "radius"}
+                  "clip": "clip threshold", "radius": "radius", "truncate": "truncation"}
 
 
 def parse_field(field: Field, text: str):
@@ -60,11 +61,14 @@ def parse_field(field: Field, text: str):
         return 0.0
     if field.kind == "radius" and raw.lower() in ("", "none", "off"):
         return None
-    if field.kind == "int":
+    if field.kind == "truncate" and raw.lower() in ("", "off", "none", "0"):
+        return None
+    if field.kind in ("int", "truncate"):
         try:
             return int(raw)
         except ValueError:
-            raise ValueError(f"{label} must be a whole number, not {raw!r}") from None
+            hint = " (or off)" if field.kind == "truncate" else ""
+            raise ValueError(f"{label} must be a whole number{hint}, not {raw!r}") from None
     try:
         value = float(raw)
     except ValueError:
@@ -78,6 +82,8 @@ def format_field(field: Field, value) -> str:
         return "off" if not value else f"{value:g}"
     if field.kind == "radius":
         return "none" if value is None else f"{value:g}"
+    if field.kind == "truncate":
+        return "off" if value is None else str(value)
     if field.kind == "float":
         return f"{value:g}"
     return str(value)
@@ -126,7 +132,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
     }
     SettingsScreen #settings-title { text-style: bold; width: 1fr; }
     SettingsScreen Grid {
-        grid-size: 2; grid-columns: 24 1fr; height: auto; grid-gutter: 0 1;
+        grid-size: 2; grid-columns: 28 1fr; height: auto; grid-gutter: 0 1;
     }
     SettingsScreen Label { height: 1; width: 1fr; }
     /* Input's own `:focus` rule draws a tall border, which on a one-row field would leave

@@ -426,22 +426,30 @@ class _WeightGrads:
 
         In float32 a square below ~1e-38 is subnormal (slow) or lost, above ~3e38 inf; a
         vanishing or exploding gradient reaches both. `scale` (T,) is each step's size (its
-        ‖∂L/∂h_t‖, or more): when some step's lies outside (1e-15, 1e15), each step's inputs
-        are divided by its scale first and the squares multiplied back in float64."""
+        ‖∂L/∂h_t‖, or more): in float32 each step's inputs are divided by it first (the inputs
+        are a fraction of P's size) and the squares multiplied back in float64."""
         n0, T = self.first, self.T
         sq = np.zeros(T)
         if n0 >= T:
             return sq
         Z = self.Zt[n0:]
         s = scale[n0:]
-        rescale = self.D.dtype != np.float64 and not (s.min() > 1e-15 and s.max() < 1e15)
+        rescale = self.D.dtype != np.float64
         if rescale:
             s = np.where((s > 0) & np.isfinite(s), s, 1.0)
             Z *= (1.0 / s).astype(Z.dtype)[:, None, None]
-        P = self.cell._buf("Pstep", (T, self.rows, Z.shape[2]), self.D.dtype)[n0:]
-        np.matmul(self.D.transpose(1, 0, 2)[n0:], Z, out=P)
-        np.square(P, out=P)
-        sq[n0:] = P.reshape(T - n0, -1) @ weights
+        # A chunk of steps at a time, sized like the backward's, so that P stays in cache
+        # between its GEMM, its squares and the GEMV (measured: a third faster at T = 200).
+        n = self.steps
+        P = self.cell._buf("Pstep", (n, self.rows, Z.shape[2]), self.D.dtype)
+        D = self.D.transpose(1, 0, 2)
+        out = sq[n0:]
+        for a in range(0, T - n0, n):
+            b = min(a + n, T - n0)
+            Pc = P[:b - a]
+            np.matmul(D[n0 + a:n0 + b], Z[a:b], out=Pc)
+            np.square(Pc, out=Pc)
+            out[a:b] = Pc.reshape(b - a, -1) @ weights
         if rescale:
             sq[n0:] *= s * s
         return np.sqrt(sq)
