@@ -4,6 +4,7 @@ one line with the lab still working."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
@@ -137,6 +138,10 @@ def test_the_own_cell_is_offered_only_when_its_exercise_passes(tmp_path):
     assert (offer.kind, offer.file, offer.forward) == ("lstm", "04_lstm_step.py",
                                                        "lstm_step_forward")
     assert "rnn, lstm or gru" in own_cell_offer("irnn", tmp_path, record_path)
+    later = time.time() + 5                                   # saved after its check
+    os.utime(tmp_path / "04_lstm_step.py", (later, later))
+    assert "04_lstm_step.py changed since it passed; check it again" in own_cell_offer(
+        "lstm", tmp_path, record_path)
     assert json.loads(record_path.read_text())["exercises"]["4"]["status"] == "pass"
 
 

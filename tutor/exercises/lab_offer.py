@@ -2,12 +2,13 @@
 passes the checker, as the exercise record (`record.py`) says of its latest check."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tutor.lab.own_cell import OwnCell
 
 from .catalog import BY_NUMBER, CELL_EXERCISES
-from .record import ExerciseRecord
+from .record import TIME_FORMAT, ExerciseRecord
 from .workspace import default_dir
 
 
@@ -29,5 +30,19 @@ def own_cell_offer(cell: str, folder: Path | None = None,
     path = (Path(folder) if folder is not None else default_dir()) / exercise.file
     if not path.is_file():
         return f"{exercise.file} is missing from {path.parent}"
+    if _changed_since(path, entry["checked_at"]):
+        return (f"{exercise.file} changed since it passed; check it again (X, or "
+                f"`rnn-tutor exercises check {number}`)")
     return OwnCell(kind=cell, path=str(path.resolve()), forward=exercise.functions[0],
                    backward=exercise.functions[1])
+
+
+def _changed_since(path: Path, checked_at: str | None) -> bool:
+    """Saved after the check (to the second; a record without the time counts as current)."""
+    if not checked_at:
+        return False
+    try:
+        checked = time.mktime(time.strptime(checked_at, TIME_FORMAT))
+        return int(path.stat().st_mtime) > checked
+    except (OSError, ValueError, OverflowError):
+        return False
