@@ -186,6 +186,11 @@ FAILURES = {
               "    while True:\n"
               "        pass\n",
               "stopped after 1 s (the time limit for a step): an endless loop?"),
+    "is slow": ("def lstm_step_backward(dh, dc, cache):\n"
+                "    time.sleep(0.2)\n"
+                "    return _reference_backward(dh, dc, cache)\n",
+                "stopped at 1 s, the time limit for a training step; its earlier calls "
+                "returned, so it may only be slow here"),
     "allocates": ("def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):\n"
                   "    grab = np.ones((1 << 30,))\n"
                   "    return grab\n",
@@ -202,7 +207,8 @@ FAILURES = {
 def test_a_failing_learner_step_is_one_line_and_r_brings_the_engine_back(session, tmp_path,
                                                                          failure):
     body, expected = FAILURES[failure]
-    body = "_reference_forward = lstm_step_forward\n\n\n" + body
+    body = ("import time\n_reference_forward = lstm_step_forward\n"
+            "_reference_backward = lstm_step_backward\n\n\n" + body)
     path = workspace_file(tmp_path, "lstm", body)
     s = session()
     s.use_own_cell(own(path, step_seconds=1.0, memory_bytes=256 << 20))

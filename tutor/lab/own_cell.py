@@ -141,7 +141,11 @@ def failure_line(exc: BaseException, own: OwnCell, doing: str = "training") -> s
     where = own.file + (f":{line}" if line else "") + ":"
     if isinstance(exc, StepError):
         where += f" {exc.function}() at t = {exc.t}:"
-    if isinstance(cause, TimeUp):
+    if isinstance(cause, TimeUp) and isinstance(exc, StepError) and not exc.first:
+        what = (f"stopped at {own.step_seconds:g} s, the time limit for a training step; its "
+                "earlier calls returned, so it may only be slow here: try a shorter T or a "
+                "smaller H")
+    elif isinstance(cause, TimeUp):
         what = f"stopped after {own.step_seconds:g} s (the time limit for a step): an endless loop?"
     elif isinstance(cause, MemoryError):
         what = (f"ran out of memory (it may use {own.memory_bytes / 2**20:.0f} MiB beyond the "

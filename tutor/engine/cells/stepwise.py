@@ -31,11 +31,14 @@ GRAD_NAMES = ("dW_ih", "dW_hh", "db_ih", "db_hh")
 
 class StepError(Exception):
     """A step function failed. `function` is its name, `t` the timestep (1 … T), `cause` the
-    exception it raised (None when what it returned was wrong)."""
+    exception it raised (None when what it returned was wrong), `first` whether it was the
+    function's first call of the pass (else earlier calls returned)."""
 
-    def __init__(self, message: str, function: str, t: int, cause: BaseException | None = None):
+    def __init__(self, message: str, function: str, t: int, cause: BaseException | None = None,
+                 first: bool = True):
         super().__init__(message)
         self.message, self.function, self.t, self.cause = message, function, t, cause
+        self.first = first
 
 
 class StepwiseCell(Cell):
@@ -50,15 +53,18 @@ class StepwiseCell(Cell):
         self.lstm = kind == "lstm"
 
     # ---- calling the step functions -------------------------------------------------------------
-    def _call(self, fn, t: int, args: tuple, names: tuple[str, ...], shapes: tuple):
-        """fn(*args) as len(names) float64 arrays of the given shapes (None: anything)."""
+    def _call(self, fn, t: int, args: tuple, names: tuple[str, ...], shapes: tuple,
+              first: bool):
+        """fn(*args) as len(names) float64 arrays of the given shapes (None: anything); `first`:
+        the function's first call of this pass."""
         label = getattr(fn, "__name__", "the step function")
         try:
             result = fn(*args)
         except BaseException as e:           # noqa: BLE001 – a time limit, exit(), anything
             if isinstance(e, KeyboardInterrupt):
                 raise
-            raise StepError(f"{type(e).__name__}: {_first_line(e)}", label, t + 1, e) from e
+            raise StepError(f"{type(e).__name__}: {_first_line(e)}", label, t + 1, e,
+                            first) from e
         if len(names) > 1:
             if not isinstance(result, (tuple, list)) or len(result) != len(names):
                 got = (f"{len(result)} values" if isinstance(result, (tuple, list))
@@ -104,7 +110,8 @@ class StepwiseCell(Cell):
         nt = -1 if nudge is None else nudge[0]
         for t in range(T):
             states = (h.copy(), c.copy()) if self.lstm else (h.copy(),)
-            out = self._call(self.step_forward, t, (X64[t].copy(), *states, *W), names, shapes)
+            out = self._call(self.step_forward, t, (X64[t].copy(), *states, *W), names, shapes,
+                             t == 0)
             h = out[0]
             if self.lstm:
                 c = out[1]
@@ -180,7 +187,8 @@ class StepwiseCell(Cell):
             upstream = (carry_h.copy(), carry_c.copy()) if self.lstm else (carry_h.copy(),)
             if self.lstm:
                 dC_in[t] = carry_c
-            out = self._call(self.step_backward, t, (*upstream, steps[t]), names, shapes)
+            out = self._call(self.step_backward, t, (*upstream, steps[t]), names, shapes,
+                             t == T - 1)
             grads = out[-4:]
             sq = [float(np.vdot(a, a)) for a in out]
             if not all(np.isfinite(s) for s in sq):
