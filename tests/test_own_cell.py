@@ -148,15 +148,19 @@ def test_the_own_cell_is_offered_only_when_its_exercise_passes(tmp_path):
 # ---- in the lab: the learner's file in its own process -------------------------------------------
 
 def test_the_lab_trains_the_learners_cell_with_the_engines_losses(session, tmp_path):
-    engine = session()
-    engine.start()
-    mine = session()
+    engine = Run(SMALL)                                   # the engine's own lstm
+    expected = [engine.step().loss for _ in range(5)]
+    mine = session(paused=True)                           # five steps exactly, one at a time
     mine.use_own_cell(own(workspace_file(tmp_path, "lstm")))
     mine.start()
-    wait(engine, lambda: len(losses(engine)) >= 5)
-    wait(mine, lambda: len(losses(mine)) >= 5)
-    np.testing.assert_allclose(losses(mine)[:5], losses(engine)[:5], rtol=1e-9)
-    assert mine.trainer.own is not None and engine.trainer.own is None
+    for _ in range(5):
+        mine.step_once()
+    wait(mine, lambda: mine.history.runs["main"].step >= 5)
+    assert mine.history.runs["main"].loss.xs == [1, 2, 3, 4, 5]
+    np.testing.assert_allclose(losses(mine), expected, rtol=1e-9)
+    assert mine.trainer.own is not None
+    engine = session()
+    assert engine.trainer.own is None
     fields = [text for text, _ in status.settings_fields(mine)]
     assert fields[:2] == ["your lstm (from 04_lstm_step.py) · slower ·", "adding"]
     from tutor.lab.reproduce import caveats
