@@ -87,7 +87,8 @@ async def test_stubs_solution_refused_then_fail_confirm_hint_and_pass(ws, data_d
 
         path.write_text(BY_NUMBER[1].solution)
         await until(pilot, lambda: marks(screen)[0] == "✓" and idle(screen))
-        assert "n goes to the next exercise" in str(screen.query_one("#ex-status").render())
+        shown = str(screen.query_one("#ex-status").render())
+        assert "n: next exercise" in shown and "y in the lab trains your rnn" in shown
         await pilot.press("n")
         assert screen.current.number == 2
 

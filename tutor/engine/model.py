@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cells import PARAM_NAMES, Backward, Cache, make_cell
+from .cells import PARAM_NAMES, Backward, Cache, Cell, make_cell
 from .heads import loss_and_grad
 from .truncate import last_step_drop, truncated_backprop
 
@@ -81,9 +81,12 @@ class Pass:
 
 
 class Model:
-    def __init__(self, cell: str, params: dict[str, np.ndarray], head_kind: str):
+    def __init__(self, cell: str, params: dict[str, np.ndarray], head_kind: str,
+                 implementation: Cell | None = None):
+        """implementation: the Cell object that computes `cell` (e.g. a `StepwiseCell` of a
+        learner's step functions); None, the engine's own."""
         self.cell_name = cell
-        self.cell = make_cell(cell)
+        self.cell = make_cell(cell) if implementation is None else implementation
         self.head_kind = head_kind
         self.params = params
         self.check_shapes()
@@ -98,7 +101,7 @@ class Model:
 
     @classmethod
     def from_arrays(cls, cell: str, arrays: dict, head_kind: str = "regression",
-                    dtype="float64") -> "Model":
+                    dtype="float64", implementation: Cell | None = None) -> "Model":
         """Build a model from a dict of arrays with PyTorch's names (plain numpy arrays, or
         anything np.asarray accepts). Names may carry a module prefix such as `rnn.`."""
         params = {}
@@ -107,7 +110,7 @@ class Model:
             if not match:
                 raise WeightsError(f"missing {name}")
             params[name] = np.array(arrays[match[0]], dtype=dtype)
-        return cls(cell, params, head_kind)
+        return cls(cell, params, head_kind, implementation)
 
     def check_shapes(self, input_size: int | None = None, output_size: int | None = None):
         p = self.params

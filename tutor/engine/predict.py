@@ -78,7 +78,10 @@ def logits_and_input_grads(model: Model, X: np.ndarray, target: int | None = Non
         dz[k] += 1.0                                                # ∂ log p_k / ∂z
         last = (W.T @ dz.astype(model.dtype))[:, None]              # (H, 1), the cells' layout
         back = model.cell.backprop(p, cache, last, None)
-        dX = back.dA[:, 0, :] @ p["weight_ih_l0"]                   # (T, I)
+        if back.dA is not None:
+            dX = back.dA[:, 0, :] @ p["weight_ih_l0"]               # (T, I)
+        else:                                # a cell without gate gradients (`StepwiseCell`)
+            dX = back.dX[:, 0, :]
     return z, k, dX
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .cells import Cell
 from .init import init_params
 from .model import HEAD_NAMES, Model, Pass
 from .optim import Optimizer, clip_grads, global_norm
@@ -75,7 +76,9 @@ def _nums(a):
 
 
 class Run:
-    def __init__(self, settings: Settings, weights: dict[str, np.ndarray] | None = None):
+    def __init__(self, settings: Settings, weights: dict[str, np.ndarray] | None = None,
+                 implementation: Cell | None = None):
+        """implementation: the Cell object that computes `settings.cell` (`Model`)."""
         self.settings = settings.validated()
         s = self.settings
         self.task = get_task(s.task)
@@ -84,9 +87,10 @@ class Run:
             params = init_params(s.cell, self.task.input_size, s.hidden, self.task.output_size,
                                  np.random.default_rng([s.seed, 0]), s.effective_init, s.radius,
                                  s.forget_bias, self.dtype)
-            self.model = Model(s.cell, params, self.task.head)
+            self.model = Model(s.cell, params, self.task.head, implementation)
         else:
-            self.model = Model.from_arrays(s.cell, weights, self.task.head, dtype=self.dtype)
+            self.model = Model.from_arrays(s.cell, weights, self.task.head, dtype=self.dtype,
+                                            implementation=implementation)
             self.model.check_shapes(self.task.input_size, self.task.output_size)
         self.data_rng = np.random.default_rng([s.seed, 1])
         self.optimizer = Optimizer(s.optimizer, s.lr)

@@ -103,3 +103,5 @@ EXERCISES = (
 )
 
 BY_NUMBER = {e.number: e for e in EXERCISES}
+# The exercises whose cell the lab can train once they pass (`lab_offer`).
+CELL_EXERCISES = {"rnn": 1, "lstm": 4, "gru": 5}

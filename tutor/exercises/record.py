@@ -15,6 +15,7 @@ FILE_NAME = "exercises.json"
 VERSION = 1
 _MAX_BYTES = 1 << 20
 _MAX_SUMMARY = 300
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"         # local time, as the learner reads it
 
 
 def record_path() -> Path:
@@ -23,7 +24,7 @@ def record_path() -> Path:
 
 class ExerciseRecord:
     """Per exercise number: {"passed", "status", "summary", "checks", "failures",
-    "passed_at", "hints", "solution_seen"}. `passed` stays True once an exercise has passed;
+    "passed_at", "checked_at", "hints", "solution_seen"}. `passed` stays True once an exercise has passed;
     `failures` counts checks of an attempt that failed (a wrong result, an error), after
     which the solution may be shown."""
 
@@ -63,9 +64,10 @@ class ExerciseRecord:
             e["failures"] += 1
         e["status"] = status
         e["summary"] = textsafe.clean(summary)[:_MAX_SUMMARY]
+        e["checked_at"] = time.strftime(TIME_FORMAT)
         if status == "pass" and not e["passed"]:
             e["passed"] = True
-            e["passed_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+            e["passed_at"] = e["checked_at"]
 
     def record_hint(self, number: int) -> None:
         self.entries.setdefault(number, _empty())["hints"] += 1
@@ -100,7 +102,7 @@ def save_exercise_result(number: int, status: str, summary: str,
 
 def _empty() -> dict:
     return {"passed": False, "status": None, "summary": "", "checks": 0, "failures": 0,
-            "passed_at": None, "hints": 0, "solution_seen": False}
+            "passed_at": None, "checked_at": None, "hints": 0, "solution_seen": False}
 
 
 def _clean(entry) -> dict | None:

@@ -174,4 +174,13 @@ class Prediction:
     message: str = ""
 
 
-Message = Union[Update, Error, Prediction]
+@dataclass(frozen=True)
+class CellFailed:
+    """The learner's own cell (`tutor.lab.own_cell`) stopped generation `generation`: its file
+    would not load, or a step raised, hung, ran out of memory or made NaN. `message` is one line;
+    the process waits for the session to start something else."""
+    generation: int
+    message: str
+
+
+Message = Union[Update, Error, Prediction, CellFailed]

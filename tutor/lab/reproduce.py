@@ -44,6 +44,10 @@ def command_line(settings: Settings) -> str:
 def caveats(session: LabSession) -> list[str]:
     """What the command line does not carry over from this lab, in a sentence each."""
     notes = []
+    if session.own is not None:
+        notes.append(f"This lab trains your own {session.own.kind} from {session.own.file}: the "
+                     "command trains the engine's (the same maths, other rounding); press y in "
+                     "the new lab for yours.")
     if session.compare:
         notes.append("This lab compares rnn, lstm and gru: press x in the new lab for the same "
                      "three runs.")

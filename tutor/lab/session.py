@@ -24,8 +24,9 @@ from .autocomplete import offers_autocomplete
 from .ending import DEFAULT_BUDGET, MIN_WINDOW, PlateauTest
 from .history import LabHistory
 from .measures import ExperimentRun, Measurement
-from .protocol import (Error, Limit, Live, Pace, Pause, Predict, Prediction, Start, Step,
-                       Update)
+from .own_cell import OwnCell
+from .protocol import (CellFailed, Error, Limit, Live, Pace, Pause, Predict, Prediction, Start,
+                       Step, Update)
 from .worker import PACES, TrainerProcess
 
 COMPARE_CELLS = ("rnn", "lstm", "gru")
@@ -68,6 +69,10 @@ class LabSession:
         self.experiment: ExperimentRun | None = None     # a prediction checkpoint's run
         self.prediction: Prediction | None = None   # the newest autocomplete answer
         self._request = 0
+        # The learner's own cell (`use_own_cell`), trained in a limited process of its own; the
+        # line saying why it stopped, once it has.
+        self.own: OwnCell | None = None
+        self.own_failed: str | None = None
         self.on_change: Callable[[], None] = lambda: None
 
     # ---- lifecycle --------------------------------------------------------------------------------
@@ -77,7 +82,7 @@ class LabSession:
             return
         self.started = True
         self.trainer.start(Start(self.generation, self.runs()), paused=self.paused or self.held,
-                           pace=self.pace, limit=self.limit)
+                           pace=self.pace, limit=self.limit, own=self.own)
         for _ in range(self._early_steps):
             self.trainer.send(Step())
         self._early_steps = 0
@@ -102,7 +107,14 @@ class LabSession:
         """Fold in what the training process sent; True when anything changed."""
         changed = False
         for message in self.trainer.poll():
-            if isinstance(message, Error):
+            if isinstance(message, CellFailed):
+                if message.generation == self.generation and self.own is not None:
+                    self.own_failed = self.notice = message.message
+                    self._end_experiment(message.message)
+                    changed = True
+            elif isinstance(message, Error):
+                if self.own is not None and self.own_failed is None:
+                    self.own_failed = message.message
                 self.notice = message.message
                 self._end_experiment(message.message)
                 changed = True
@@ -214,12 +226,18 @@ class LabSession:
         if fresh is None:
             fresh = set(old_runs) != set(new_runs) or old.needs_restart(self.settings)
         self.notice = ""
+        if self.own is not None and (self.compare or self.settings.cell != self.own.kind
+                                     or (fresh and self.own_failed)):
+            self.own = None                  # another cell, or after a failure: the engine's
+            self.own_failed = None
         if fresh:
             self.generation += 1
             self.history.reset(self.generation, new_runs, label)
             self._restart_ending()
             if self.started and not self.closed:
-                if self.trainer.alive:
+                if self.trainer.own != self.own:
+                    self.start()             # the learner's code gets a process of its own
+                elif self.trainer.alive:
                     self.trainer.send(Limit(self.limit))
                     self.trainer.send(Start(self.generation, new_runs))
                 else:
@@ -243,14 +261,16 @@ class LabSession:
         self.preset = settings.validated()
         self.budget = self._budget(budget)
         self.compare = False
+        self.own = self.own_failed = None
         self.clip_threshold = _threshold_of(self.preset)
         self._apply(self.preset, fresh=True)
 
     def run_experiment(self, settings: Settings, measure: str, step: int) -> ExperimentRun:
         """A prediction's experiment: a fresh run of `settings` (training resumes if paused),
         whose own updates fold the declared measurement. Any other verb that changes the run
-        ends it, unmeasured."""
+        ends it, unmeasured. The experiment is the engine's cell's."""
         self.compare = False
+        self.own = self.own_failed = None
         self._apply(settings, difference(self.settings, settings), fresh=True)
         self.experiment = ExperimentRun(self.generation, Measurement(measure, step))
         if self.paused:
@@ -269,6 +289,22 @@ class LabSession:
             self.experiment.interrupt(why)
             self.experiment = None
 
+    def use_own_cell(self, own: OwnCell) -> None:
+        """Train the learner's own cell (`own.kind`, from their exercise file) from fresh
+        weights, in a training process of its own with a memory and a per-step time limit."""
+        label = "compare" if self.compare else self.settings.cell
+        self.compare = False
+        self.own, self.own_failed = own, None
+        self._apply(self.settings.replace(cell=own.kind), label, fresh=True)
+
+    def stop_own_cell(self) -> None:
+        """Back to the engine's cell, in a fresh process."""
+        if self.own is None:
+            return
+        label = f"your {self.own.kind}"
+        self.own = self.own_failed = None
+        self._apply(self.settings, label, fresh=True)
+
     def restore_preset(self) -> None:
         self.load_preset(self.preset, self.budget)
 
@@ -284,16 +320,21 @@ class LabSession:
         self.on_change()
 
     def reset_run(self) -> None:
-        """A fresh run with the same settings and seed (also restarts a dead process)."""
-        self._apply(self.settings, fresh=True)
+        """A fresh run with the same settings and seed (also restarts a dead process); after
+        the learner's own cell failed, with the engine's cell."""
+        label = f"your {self.own.kind}" if self.own_failed else None
+        self._apply(self.settings, label, fresh=True)
 
     def reseed(self) -> None:
         s = self.settings
         self._apply(s.replace(seed=(s.seed + 1) % (MAX_SEED + 1)), f"seed {s.seed}", fresh=True)
 
     def set_cell(self, name: str) -> None:
-        before = "compare" if self.compare else self.settings.cell
+        """The engine's cell `name` (also from the learner's own cell of that kind)."""
+        before = ("compare" if self.compare else f"your {self.own.kind}" if self.own
+                  else self.settings.cell)
         self.compare = False
+        self.own = self.own_failed = None
         self._apply(self.settings.replace(cell=name), before, fresh=True)
 
     def toggle_compare(self) -> None:

@@ -13,7 +13,8 @@ Field = tuple[str, str]
 def settings_fields(session: LabSession) -> list[Field]:
     s = session.settings
     cell = "+".join(COMPARE_CELLS) if session.compare else s.cell
-    top = [f"{cell} {s.task}", f"T={s.seq_len}", f"H={s.hidden}", s.optimizer, f"lr={s.lr:g}",
+    first = [session.own.label, s.task] if session.own else [f"{cell} {s.task}"]
+    top = [*first, f"T={s.seq_len}", f"H={s.hidden}", s.optimizer, f"lr={s.lr:g}",
            f"seed={s.seed}", f"reverse {'on' if s.reverse_input else 'off'}", s.clip_label]
     if s.truncate is not None:
         top.append(s.truncate_label)
@@ -39,7 +40,9 @@ def progress_fields(session: LabSession) -> list[Field]:
                        else f"its {session.budget}-step budget was reached", "italic"))
     else:
         fields.append((f"step {step}", ""))
-        if not session.paused and step == 0:
+        if session.own_failed:
+            pass                   # the flag and the notice say it all
+        elif not session.paused and step == 0:
             fields.append(("starting…", ""))
         elif not session.paused and not session.held and runs \
                 and not any(r.done or r.diverged_at for r in runs):
@@ -52,6 +55,9 @@ def progress_fields(session: LabSession) -> list[Field]:
 
 
 def _flag(session: LabSession, runs: list[RunHistory]) -> Field | None:
+    if session.own_failed:                     # the notice says why
+        return (f"your {session.own.kind} stopped · r: back to the engine's {session.own.kind}",
+                "bold reverse")
     diverged = [r for r in runs if r.diverged_at]
     if diverged and len(diverged) == len(runs):
         return f"diverged at step {diverged[0].diverged_at}, press r to reset", "bold reverse"

@@ -28,8 +28,9 @@ from tutor.engine.run import PER_STEP_FIELDS, Run
 from tutor.engine.settings import Settings
 
 from .autocomplete import predict_runs
-from .protocol import (Command, Error, Limit, Live, Message, Pace, Pause, Predict, RunUpdate, Start,
-                       Step, Stop, Update)
+from .own_cell import OwnCell, OwnCellFailed, StepClock, failure_line, limit_process, load
+from .protocol import (CellFailed, Command, Error, Limit, Live, Message, Pace, Pause, Predict,
+                       RunUpdate, Start, Step, Stop, Update)
 
 PACES = (None, 50.0, 10.0, 2.0)   # steps per second per run; None is full speed
 DEFAULT_SEND_HZ = 15.0
@@ -51,18 +52,21 @@ class TrainerProcess:
         self._proc: multiprocessing.process.BaseProcess | None = None
         self._conn = None
         self._lost = False
+        self.own: OwnCell | None = None    # the learner's cell the child was started with
         self.messages = 0          # messages received, for checking the child's coalescing
 
     def start(self, first: Start, *, paused: bool = False, pace: float | None = None,
-              limit: int | None = None) -> None:
+              limit: int | None = None, own: OwnCell | None = None) -> None:
         """Start a child (replacing any old one) that trains `first` at once, up to `limit`
-        steps (see `Limit`)."""
+        steps (see `Limit`). With `own`, the child limits itself and trains the learner's cell
+        for every run of that cell (`tutor.lab.own_cell`)."""
         self.close()
         self._lost = False
+        self.own = own
         ctx = multiprocessing.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         config = {"first": first, "paused": paused, "pace": pace, "limit": limit,
-                  "max_steps": self.max_steps, "send_hz": self.send_hz}
+                  "max_steps": self.max_steps, "send_hz": self.send_hz, "own": own}
         proc = ctx.Process(target=child_main, args=(child_conn, os.getpid(), config),
                            name="rnn-tutor-trainer", daemon=True)
         saved = {k: os.environ.get(k) for k in ONE_THREAD}
@@ -144,7 +148,9 @@ class TrainerProcess:
         except (EOFError, OSError):
             self._lost = True
         if self._lost or (self._proc is not None and not self._proc.is_alive()):
-            messages.append(Error(LOST))
+            stuck = (self.own is not None and self._proc is not None
+                     and self._proc.exitcode == -signal.SIGXCPU)
+            messages.append(Error(self.own.stuck_line() if stuck else LOST))
             self.close()
         return messages
 
@@ -157,11 +163,16 @@ def child_main(conn, parent_pid: int, config: dict) -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)                         # nothing may scribble on the learner's TUI
+        if config.get("own") is not None:       # what the learner's code prints goes nowhere
+            os.dup2(devnull, 1)
+            sys.stdout = open(os.devnull, "w")
         os.close(devnull)
         sys.stderr = open(os.devnull, "w")
     except OSError:
         pass
     try:
+        if config.get("own") is not None:
+            limit_process(config["own"])
         _Trainer(conn, parent_pid, config).loop()
     except (EOFError, BrokenPipeError, ConnectionResetError):
         pass                                        # the parent is gone
@@ -174,9 +185,9 @@ def child_main(conn, parent_pid: int, config: dict) -> None:
 
 
 class _RunState:
-    def __init__(self, name: str, settings: Settings):
+    def __init__(self, name: str, settings: Settings, implementation=None):
         self.name = name
-        self.run = Run(settings)
+        self.run = Run(settings, implementation=implementation)
         self.pending = RunUpdate(name, self.run.settings, self.run.baseline)
         self.first: dict | None = None
         self.latest = None
@@ -262,6 +273,15 @@ class _Trainer:
         self.next_step_at = 0.0
         self.last_send = 0.0
         self.last_parent_check = time.monotonic()
+        self.own: OwnCell | None = config.get("own")
+        self.own_cell = None             # makes a fresh StepwiseCell of the learner's functions
+        self.failed = 0                  # the generation the learner's cell stopped, if any
+        self.load_failure: str | None = None
+        if self.own is not None:
+            try:
+                self.own_cell = load(self.own)
+            except OwnCellFailed as e:
+                self.load_failure = e.line
         self.handle(config["first"])
 
     def handle(self, command: Command) -> None:
@@ -270,7 +290,11 @@ class _Trainer:
                 self.stopping = True
             case Start(generation, runs):
                 self.generation = generation
-                self.runs = {name: _RunState(name, s) for name, s in runs.items()}
+                if self.load_failure is not None:       # never the engine's cell instead
+                    self.failed = generation
+                    self.conn.send(CellFailed(generation, self.load_failure))
+                self.runs = {name: _RunState(name, s, self._implementation(s))
+                             for name, s in runs.items()}
                 self.step_requests = 0
                 self.next_step_at = time.monotonic()
             case Live(generation, runs) if generation == self.generation:
@@ -294,7 +318,9 @@ class _Trainer:
                 self._reset_rates()
             case Predict():
                 runs = {name: state.run for name, state in self.runs.items()}
-                self.conn.send(predict_runs(command, self.generation, runs))
+                answer = self._guarded(lambda: predict_runs(command, self.generation, runs))
+                if answer is not None:
+                    self.conn.send(answer)
                 return                  # an answer, not news of training
         self.urgent = True
 
@@ -303,7 +329,33 @@ class _Trainer:
         for state in self.runs.values():
             state.reset_rate()
 
+    def _implementation(self, settings: Settings):
+        """The learner's cell for a run of its kind, in a process started with one."""
+        if self.own_cell is not None and settings.cell == self.own.kind:
+            return self.own_cell()
+        return None
+
+    def _guarded(self, work):
+        """work(), under the time limit when the learner's code may run; None, once the learner's
+        cell has failed (the session is told in one line)."""
+        if self.own is None:
+            return work()
+        if self.failed == self.generation:
+            return None
+        try:
+            with StepClock(self.own.step_seconds):
+                return work()
+        except BaseException as e:              # noqa: BLE001 – the learner's code, anything
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            self.failed = self.generation
+            self.urgent = True
+            self.conn.send(CellFailed(self.generation, failure_line(e, self.own)))
+            return None
+
     def can_train(self) -> bool:
+        if self.failed and self.failed == self.generation:
+            return False
         if all(s.finished(self.max_steps, self.limit) for s in self.runs.values()):
             return False
         return self.step_requests > 0 or not self.paused
@@ -343,7 +395,7 @@ class _Trainer:
     def tick(self, now: float) -> None:
         """One step of every run still going."""
         for state in self.runs.values():
-            state.step(self.max_steps, self.limit)
+            self._guarded(lambda: state.step(self.max_steps, self.limit))
         if self.step_requests:
             self.step_requests -= 1
             self.urgent = True
@@ -354,12 +406,16 @@ class _Trainer:
             self.urgent = True          # diverged or done: say so at once
 
     def _has_news(self) -> bool:
+        if self.failed and self.failed == self.generation:
+            return False
         return any(s.pending.steps or s.pending.events for s in self.runs.values())
 
     def send(self, now: float) -> None:
         running = not self.paused and self.can_train()
-        runs = {name: s.take(now, self.max_steps, running) for name, s in self.runs.items()}
-        self.conn.send(Update(self.generation, runs))
+        runs = self._guarded(lambda: {name: s.take(now, self.max_steps, running)
+                                      for name, s in self.runs.items()})
+        if runs is not None:
+            self.conn.send(Update(self.generation, runs))
         self.last_send = now
         self.urgent = False
 

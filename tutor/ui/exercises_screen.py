@@ -31,7 +31,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tutor import textsafe
-from tutor.exercises.catalog import BY_NUMBER, EXERCISES, Exercise
+from tutor.exercises.catalog import BY_NUMBER, CELL_EXERCISES, EXERCISES, Exercise
 from tutor.exercises.record import ExerciseRecord
 from tutor.ui.confirm import ConfirmScreen
 from tutor.ui.terminal import OneLineErrors, run_app, start_session
@@ -287,7 +287,9 @@ class ExercisesScreen(Screen):
             if result.number != self.current.number:
                 self._show_status(f"{passed} of {len(EXERCISES)} pass · {result.summary}")
             elif result.passed and passed < len(EXERCISES):
-                self._show_status(f"✓ {result.file} passes · n goes to the next exercise")
+                cell = next((c for c, n in CELL_EXERCISES.items() if n == result.number), None)
+                lab = f" · y in the lab trains your {cell}" if cell else ""
+                self._show_status(f"✓ {result.file} passes{lab} · n: next exercise")
             else:
                 self._show_status(f"{MARKS.get(result.status, '·')} {result.summary}")
         self._next()

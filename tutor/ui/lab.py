@@ -203,6 +203,19 @@ class LabPane(Widget):
         from .autocomplete_screen import AutocompleteScreen
         self.app.push_screen(AutocompleteScreen(self.session))
 
+    def toggle_own_cell(self) -> None:
+        """The learner's own cell of the lab's kind, once its exercise passes; or back to the
+        engine's."""
+        if self.session.own is not None:
+            self.session.stop_own_cell()
+            return
+        from tutor.exercises.lab_offer import own_cell_offer
+        offer = own_cell_offer(self.session.settings.cell)
+        if isinstance(offer, str):
+            self._tell(offer)
+            return
+        self.session.use_own_cell(offer)
+
     def _tell(self, message: str) -> None:
         self.session.notice = message
         self._show_status()
@@ -297,8 +310,11 @@ def _home_relative(path: Path) -> str:
 
 
 def _wrap(parts: list[tuple[str, str]], sep: str, width: int | None) -> list[Text]:
-    """Styled fields joined by `sep`, wrapped between fields (never inside one) to `width`."""
+    """Styled fields joined by `sep`, wrapped between fields to `width`; only a field wider
+    than a whole line (a long notice) is broken, between its words."""
     lines = [Text()]
+    if width is not None and width > 0:
+        parts = [piece for text, style in parts for piece in _pieces(text, style, width)]
     for text, style in parts:
         line = lines[-1]
         if line.cell_len and width is not None and line.cell_len + len(sep) + len(text) > width:
@@ -308,3 +324,19 @@ def _wrap(parts: list[tuple[str, str]], sep: str, width: int | None) -> list[Tex
             line.append(sep)
         line.append(text, style)
     return lines
+
+
+def _pieces(text: str, style: str, width: int) -> list[tuple[str, str]]:
+    """A field as pieces of at most `width` cells, broken between words (as one piece if it
+    fits)."""
+    if len(text) <= width:
+        return [(text, style)]
+    pieces, line = [], ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > width:
+            pieces.append((line, style))
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    pieces.append((line, style))
+    return pieces

@@ -18,6 +18,8 @@ LAB_BINDINGS = [
     Binding("2", "lab_cell('irnn')", "IRNN", show=False),
     Binding("3", "lab_cell('lstm')", "LSTM", show=False),
     Binding("4", "lab_cell('gru')", "GRU", show=False),
+    Binding("y", "lab_cell('own')", "Yours, once its exercise passes",
+            show=False),
     Binding("c", "lab_clip", "Clip",
             tooltip="Gradient clipping on or off (live, from the next step)"),
     Binding("right_square_bracket", "lab_clip_scale(2.0)", "Clip threshold ×2", show=False,
@@ -89,7 +91,10 @@ class LabActions:
         self._session("reset_run")
 
     def action_lab_cell(self, name: str) -> None:
-        self._session("set_cell", name)
+        if name == "own":                    # the learner's own cell of the lab's kind
+            self._view("toggle_own_cell")
+        else:
+            self._session("set_cell", name)
 
     def action_lab_clip(self) -> None:
         self._session("toggle_clip")
