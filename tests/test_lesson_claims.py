@@ -274,6 +274,15 @@ def _(lesson, seed, full):
     return int(np.argmax(g)) == len(g) - 1 and 1e-9 < r < 1e-6, sci(r)
 
 
+@each_seed("backprop-through-time", "update-share",
+           "step 0: the first half gives 5e-5 to 5e-4 of the update on remember, 40% to 60% on "
+           "echo")
+def _(lesson, seed, full):
+    remember = mechanism_at_step0(preset(lesson, seed, task="remember"))["first_half"]
+    echo = mechanism_at_step0(preset(lesson, seed))["first_half"]
+    return 5e-5 < remember < 5e-4 and 0.4 < echo < 0.6, f"remember {sci(remember)}, echo {echo:.2f}"
+
+
 # ---------------------------------------------------------------------------------------------
 # 04 long-range: rnn, agreement, T = 10, sgd 0.1
 
