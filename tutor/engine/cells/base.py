@@ -150,6 +150,24 @@ def _drop(drop: dict, s: int, *carried: np.ndarray) -> bool:
     return True
 
 
+def _carry_back(t: int, carried: tuple, drop: dict | None, direct, cut: float) -> bool:
+    """What every cell does once the gradient has been carried from step t into the state
+    before it (`carried`: ∂L/∂h, and for the LSTM ∂L/∂c too): truncation's cut, then that
+    state's own loss term (`direct`), then the test for a gradient too small to carry on
+    (every fourth step, or just after a cut). True when the backward pass can stop there: no
+    earlier step has a loss of its own. With per-step losses a negligible carry is zeroed
+    instead, and the pass goes on."""
+    dropped = drop is not None and _drop(drop, t - 1, *carried)
+    if direct is not None:
+        np.add(carried[0], direct[t - 1], carried[0])
+    if (not t & 3 or dropped) and all(_negligible(x, cut) for x in carried):
+        if direct is None:
+            return True
+        for x in carried:
+            x[...] = 0.0
+    return False
+
+
 def _negligible(x: np.ndarray, cut: float) -> bool:
     """Every entry within ±cut (False when x holds NaN)."""
     return bool(x.max() < cut) and bool(x.min() > -cut)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (Backward, Cache, Cell, _diagonals, _drop, _SquaredNorms, _gate_mean, _negligible,
+from .base import (Backward, Cache, Cell, _carry_back, _diagonals, _SquaredNorms, _gate_mean,
                    _swap)
 
 
@@ -103,16 +103,11 @@ class GRU(Cell):
                     mm(WT, da.reshape(4 * Hn, B), prev)
                     mul(dh, z[t], tmp)       # h_t = … + z ⊙ h_{t-1}
                     add(prev, tmp, prev)
-                    dropped = drop is not None and _drop(drop, t - 1, prev)
-                    if direct is not None:
-                        add(prev, direct[t - 1], prev)
-                    if (not t & 3 or dropped) and _negligible(prev, cut):
-                        if direct is None:   # nothing reaches the earlier steps any more
-                            dH[:t] = 0.0
-                            dA[:t] = 0.0
-                            stop = t
-                            break
-                        prev[...] = 0.0
+                    if _carry_back(t, (prev,), drop, direct, cut):
+                        dH[:t] = 0.0         # nothing reaches the earlier steps any more
+                        dA[:t] = 0.0
+                        stop = t
+                        break
             wg.add(dA.reshape(T, 4 * Hn, B)[max(t0, stop):t1], max(t0, stop), t1)
             if stop:
                 break

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (Backward, Cache, Cell, _diagonals, _drop, _SquaredNorms, _gate_mean,
-                   _negligible, _row_means, _swap)
+from .base import (Backward, Cache, Cell, _carry_back, _diagonals, _SquaredNorms, _gate_mean,
+                   _row_means, _swap)
 
 
 class LSTM(Cell):
@@ -130,18 +130,11 @@ class LSTM(Cell):
                 if not t:
                     break
                 mm(WT, da.reshape(4 * Hn, B), dh_prev)
-                dropped = drop is not None and _drop(drop, t - 1, dh_prev, carry)
-                if direct is not None:
-                    add(dh_prev, direct[t - 1], dh_prev)
-                if ((not t & 3 or dropped) and _negligible(dh_prev, cut)
-                        and _negligible(carry, cut)):
-                    if direct is None:       # nothing reaches the earlier steps any more
-                        dHs[:t + 1] = 0.0
-                        dC[:t] = 0.0
-                        stop = t
-                        break
-                    dh_prev[...] = 0.0
-                    carry[...] = 0.0
+                if _carry_back(t, (dh_prev, carry), drop, direct, cut):
+                    dHs[:t + 1] = 0.0        # nothing reaches the earlier steps any more
+                    dC[:t] = 0.0
+                    stop = t
+                    break
             first = max(t0, stop)
             wg.add(ring.reshape(wg.steps, 4 * Hn, B)[first - t0:n], first, t1)
             if stop:

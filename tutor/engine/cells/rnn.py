@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Backward, Cache, Cell, _SquaredNorms, _drop, _negligible, _swap
+from .base import Backward, Cache, Cell, _SquaredNorms, _carry_back, _swap
 
 
 class TanhRNN(Cell):
@@ -45,7 +45,7 @@ class TanhRNN(Cell):
         dH[T - 1] = last
         wg = self._weight_grads(X, Hs, Hn, dtype)
         D = self._buf("D", (wg.steps, Hn, B), dtype)
-        mm, mul, add = np.matmul, np.multiply, np.add
+        mm, mul = np.matmul, np.multiply
         cut = self._cutoff(dtype)
         norms = _SquaredNorms(T, dtype)
         stop = 0                             # steps before this one are known to be zero
@@ -58,16 +58,11 @@ class TanhRNN(Cell):
                 if t:
                     prev = dH[t - 1]
                     mm(WT, dA[t], prev)
-                    dropped = drop is not None and _drop(drop, t - 1, prev)
-                    if direct is not None:
-                        add(prev, direct[t - 1], prev)
-                    if (not t & 3 or dropped) and _negligible(prev, cut):
-                        if direct is None:   # nothing reaches the earlier steps any more
-                            dH[:t] = 0.0
-                            dA[:t] = 0.0
-                            stop = t
-                            break
-                        prev[...] = 0.0
+                    if _carry_back(t, (prev,), drop, direct, cut):
+                        dH[:t] = 0.0         # nothing reaches the earlier steps any more
+                        dA[:t] = 0.0
+                        stop = t
+                        break
             wg.add(dA[max(t0, stop):t1], max(t0, stop), t1)
             if stop:
                 break
