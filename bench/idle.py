@@ -19,11 +19,10 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from ptyterm import PtyTerm, descendants, repo_root  # noqa: E402
+from ptyterm import PtyTerm, descendants, repo_root, rss_kib  # noqa: E402
 
 GOAL_CPU = 0.05          # of one core, from minute 2 on
 GOAL_GROWTH = 0.10       # RSS, from minute 1 to the end
@@ -38,17 +37,6 @@ def cpu_s(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / TICK      # utime, stime
     except (OSError, IndexError, ValueError):
         return 0.0
-
-
-def rss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def tree(pid: int) -> tuple[float, int, int]:

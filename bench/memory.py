@@ -21,20 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from ptyterm import descendants  # noqa: E402
+from ptyterm import descendants, rss_kib  # noqa: E402
 
 GOAL_GROWTH = 0.10     # issue 6: at most 10% after the first minute
-
-
-def rss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def tree_rss_kib(pid: int) -> tuple[int, int]:

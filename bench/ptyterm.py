@@ -282,6 +282,18 @@ def repo_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def rss_kib(pid: int) -> int:
+    """Resident memory of one process in KiB, read from /proc (0 once it has gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def descendants(pid: int) -> set[int]:
     """Every process below pid (children, their children, …), read from /proc."""
     found, todo = set(), [pid]
