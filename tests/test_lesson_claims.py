@@ -422,12 +422,12 @@ def _(lesson, seed, full):
 
 @each_seed("vanishing-gradient", "factors-near-one",
            "step 0: every ‖∂h_t/∂h_t−1‖ within 0.9–1.2; their product ends within two decades of "
-           "‖∂L/∂h_T‖ while the measured ratio is below 1e-9")
+           "‖∂L/∂h_T‖ while the measured ratio is below 1e-10")
 def _(lesson, seed, full):
     m = mechanism_at_step0(preset(lesson, seed))
     J = m["factors"]
     ok = 0.9 <= J.min() and J.max() <= 1.2 and abs(math.log10(m["predicted_ratio"])) < 2 \
-        and m["ratio"] < 1e-9
+        and m["ratio"] < 1e-10
     return ok, f"{J.min():.2f}–{J.max():.2f}, Π {sci(m['predicted_ratio'])}, measured {sci(m['ratio'])}"
 
 

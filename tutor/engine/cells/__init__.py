@@ -20,9 +20,13 @@ what costs is the number of NumPy calls, how much memory each call touches, and 
   pre-activation with both biases.
 - The sigmoid gates' weight rows are pre-scaled by ½, so a single tanh over all gates, then
   σ(a) = ½ + ½·tanh(a/2), activates every gate.
-- Backward runs over chunks of steps, latest first, sized to stay in the CPU's L2 cache. Each
-  chunk's δ are copied into one (rows, T·B) matrix, and after the loop a single GEMM makes
-  every weight gradient, Σ_t δ_t·[h_{t-1}; x_t; 1]ᵀ (measured faster than one per chunk).
+- Backward runs over chunks of steps, latest first, sized to stay in the CPU's L2 cache. The
+  weight gradients are Σ_t δ_t·[h_{t-1}; x_t; 1]ᵀ: each chunk's terms are made by one batched
+  GEMM while its δ are in cache, summed, and kept for the per-step metrics (each step's share
+  of the update is the norm of its own term). With the metrics turned off (`step_metrics`, for
+  `bench/engine.py`) each chunk's δ are copied into one (rows, T·B) matrix instead and a
+  single GEMM after the loop makes the gradients: a few percent faster, and the engine as it
+  was before the metrics.
   rnn and gru compute a chunk's recurrence-free factors (σ′, tanh′ and their products) in a few
   calls over all its steps; lstm, with more of them, computes them step by step while the
   step's gates are in cache, which measured faster.

@@ -327,17 +327,14 @@ class Cell:
         w[:, Hn + I] = 2.0
         return w
 
-    def _step_metrics(self, wg: "_WeightGrads", W_x: np.ndarray, Hn: int,
-                      scale) -> "_StepMetrics | None":
+    def _step_metrics(self, wg: "_WeightGrads", W_x: np.ndarray) -> "_StepMetrics | None":
         """What makes the per-step metrics of a backward pass for `Backward` (dX, dX_norm,
         param_norm) when first asked. W_x (I, r): the input weights' transpose in the row order
         of δ's first r rows (the rows that meet x), copied now since the weights change after
         the step. None when the cell is told not to (`step_metrics`)."""
         if not self.step_metrics:
             return None
-        W_x = np.array(W_x)
-        return _StepMetrics(wg, W_x, self._contribution_weights(wg.rows, Hn, W_x.shape[0],
-                                                                wg.D.dtype), scale)
+        return _StepMetrics(wg, np.array(W_x))
 
     @staticmethod
     def _split_grads(G, Hn, I) -> dict:
@@ -351,44 +348,49 @@ class Cell:
 
 
 class _StepMetrics:
-    """The per-step metrics of one backward pass, from the δ its `_WeightGrads` keeps."""
+    """The per-step metrics of one backward pass, from what its `_WeightGrads` keeps."""
 
-    def __init__(self, wg: "_WeightGrads", W_x: np.ndarray, weights: np.ndarray, scale):
-        self.wg, self.W_x, self.weights, self.scale = wg, W_x, weights, scale
+    def __init__(self, wg: "_WeightGrads", W_x: np.ndarray):
+        self.wg, self.W_x = wg, W_x
 
     def __call__(self) -> dict:
         dX = self.wg.input_grads(self.W_x)
         wide = dX.astype(np.float64)                      # I·T·B numbers: no range trouble
         return {"dX": dX.transpose(1, 2, 0),
-                "dX_norm": np.sqrt(np.einsum("itb,itb->t", wide, wide)),
-                "param_norm": self.wg.step_norms(self.weights, self.scale)}
+                "dX_norm": np.sqrt(np.square(wide, out=wide).sum(axis=(0, 2))),
+                "param_norm": self.wg.step_norms()}
 
     def parts(self):
         """For adding passes together (truncation): dX (I, T, B), every step's contribution
         P_t (T, rows, H+I+1) in float64, and the weights of its entries."""
-        return self.wg.input_grads(self.W_x), self.wg.contributions(), self.weights
+        return self.wg.input_grads(self.W_x), self.wg.contributions(), self.wg.weights
 
 
 class _WeightGrads:
     """Σ_t δ_t·[h_{t-1}; x_t; 1]ᵀ, the stacked gradient [dW_hh | dW_ih | db]. The backward loop
     hands over δ a chunk of steps at a time (rows × B per step, time-major, as the loop wrote
-    them); each chunk is copied into one (rows, T·B) matrix while it is still in cache, and one
-    GEMM over all steps, faster here than one per chunk, makes the gradient at the end."""
+    them), and each chunk is used while it is still in cache.
+
+    Without per-step metrics (`Cell.step_metrics` False), each chunk is copied into one
+    (rows, T·B) matrix, and one GEMM over all steps, faster here than one per chunk, makes the
+    gradient at the end. With them, each chunk's own terms P_t = δ_t·[h_{t-1}; x_t; 1]ᵀ are
+    made at once (one batched GEMM: the products the single GEMM would do), summed into the
+    gradient and kept, so that the per-step norms cost a pass over P when asked for, not a
+    second round of products (measured: that round alone was a sixth of a training step).
+
+    """
 
     CHUNK_BYTES = 1 << 18                    # a chunk of δ: a quarter MiB, at home in L2
 
     def __init__(self, cell: Cell, X, Hs, rows: int, dtype):
         T, Hn, B = Hs.shape
         I = X.shape[2]
-        K = -(-(Hn + I + 1) // 8) * 8        # zero columns up to a multiple of 8: a faster GEMM
+        self.per_step = cell.step_metrics
+        # The single GEMM is faster with zero columns up to a multiple of 8.
+        K = Hn + I + 1 if self.per_step else -(-(Hn + I + 1) // 8) * 8
         self.rows, self.B, self.T = rows, B, T
         self.steps = max(1, min(T, self.CHUNK_BYTES // (rows * B * np.dtype(dtype).itemsize)))
-        # [h_{t-1}; x_t; 1; 0…] for every step and batch row: (T·B, K), the GEMM's right side.
-        # With per-step metrics Zb and D come from the result pool, not scratch: a Backward
-        # that nobody has asked for its metrics yet keeps them, and the next pass must not
-        # overwrite them.
-        keep = cell._fresh if cell.step_metrics else cell._buf
-        Zb = keep("Zb", (T, B, K), dtype)
+        Zb = cell._buf("Zb", (T, B, K), dtype)   # [h_{t-1}; x_t; 1; 0…] per step and row
         Zb[0, :, :Hn] = 0.0
         Zb[1:, :, :Hn] = Hs[:-1].transpose(0, 2, 1)
         Zb[:, :, Hn:Hn + I] = X
@@ -397,9 +399,17 @@ class _WeightGrads:
         self.Zb = Zb.reshape(T * B, K)
         self.Zt = Zb[:, :, :Hn + I + 1]      # (T, B, H+I+1): each step's [h_{t-1}; x_t; 1]ᵀ
         self.cell = cell
+        # With per-step metrics, what they read later (D, P) comes from the result pool, not
+        # scratch: a Backward that nobody has asked for its metrics yet keeps them, and the
+        # next pass must not overwrite them.
+        keep = cell._fresh if self.per_step else cell._buf
         self.D = keep("Dwg", (rows, T, B), dtype)
         self.first = T                       # steps first.. have been added
         self.G = cell._buf("Gwg", (rows, K), dtype)
+        if self.per_step:
+            self.P = keep("Pwg", (T, rows, K), dtype)
+            self.ones = np.ones(self.steps, dtype)
+            self.weights = cell._contribution_weights(rows, Hn, I, dtype)
 
     def chunks(self, T: int):
         """(t0, t1) ranges covering 0..T, the latest first."""
@@ -407,11 +417,26 @@ class _WeightGrads:
 
     def add(self, deltas: np.ndarray, t0: int, t1: int) -> None:
         """Add steps t0..t1-1, whose δ are deltas (t1 − t0, rows, B); the latest steps first."""
-        if t1 > t0:
-            np.copyto(self.D[:, t0:t1], deltas.transpose(1, 0, 2))
-            self.first = t0
+        if t1 <= t0:
+            return
+        np.copyto(self.D[:, t0:t1], deltas.transpose(1, 0, 2))
+        if self.per_step:
+            n = t1 - t0
+            P = self.P[t0:t1]
+            np.matmul(deltas, self.Zt[t0:t1], out=P)
+            part = self.ones[:n] @ P.reshape(n, -1)
+            G = self.G.reshape(-1)
+            if self.first == self.T:
+                G[...] = part
+            else:
+                G += part
+        self.first = t0
 
     def total(self) -> np.ndarray:
+        if self.per_step:
+            if self.first == self.T:
+                self.G[...] = 0.0
+            return self.G
         c = self.first * self.B
         lhs = self.D.reshape(self.rows, self.T * self.B)[:, c:]
         return np.matmul(lhs, self.Zb[c:], out=self.G)
@@ -422,52 +447,46 @@ class _WeightGrads:
         I, r = W_x.shape
         dX = np.zeros((I, self.T, self.B), self.D.dtype)
         c = self.first * self.B
-        D = self.D.reshape(self.rows, self.T * self.B)
-        dX.reshape(I, -1)[:, c:] = W_x @ D[:r, c:]
+        D = self.D.reshape(self.rows, self.T * self.B)[:r, c:]
+        out = dX.reshape(I, -1)[:, c:]
+        if I <= 4:                           # a GEMV per input: measured 2.4× a GEMM this thin
+            for i in range(I):
+                np.matmul(W_x[i], D, out=out[i])
+        else:
+            np.matmul(W_x, D, out=out)
         return dX
 
     def contributions(self) -> np.ndarray:
         """P_t = δ_t·[h_{t-1}; x_t; 1]ᵀ for every step, (T, rows, H+I+1) in float64."""
         P = np.zeros((self.T, self.rows, self.Zt.shape[2]))
-        n0 = self.first
-        P[n0:] = np.matmul(self.D.transpose(1, 0, 2)[n0:].astype(np.float64),
-                           self.Zt[n0:].astype(np.float64))
+        P[self.first:] = self.P[self.first:]
         return P
 
-    def step_norms(self, weights: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    def step_norms(self) -> np.ndarray:
         """‖P_t‖ per step, P_t = δ_t·[h_{t-1}; x_t; 1]ᵀ: step t's own term of the stacked
-        gradient (the terms sum to `total()`), its entries counted as `weights` says (flat
-        (rows·(H+I+1),)): the norm over the four PyTorch arrays of the gradient with respect to
-        a copy of the parameters used at step t only. One batched GEMM over the steps, then a
-        GEMV of the squares against the weights. Call it after `total()`: it may rescale the
-        inputs' copy in place.
+        gradient (the terms sum to `total()`), its entries counted as the cell's
+        `_contribution_layout` says: the norm over the four PyTorch arrays of the gradient with
+        respect to a copy of the parameters used at step t only. A pass over the kept P: its
+        squares, then a GEMV against the weights.
 
-        In float32 a square below ~1e-38 is subnormal (slow) or lost, above ~3e38 inf; a
-        vanishing or exploding gradient reaches both. `scale` (T,) is each step's size (its
-        ‖∂L/∂h_t‖, or more): in float32 each step's inputs are divided by it first (the inputs
-        are a fraction of P's size) and the squares multiplied back in float64."""
+        In float32 a square below ~1e-38 is subnormal or lost and one above ~3e38 is inf: a
+        vanishing or exploding gradient reaches both. Each step is squared in float32 first
+        (on this CPU subnormal squares measured 2.5 times slower, not the hundredfold of
+        subnormal arithmetic elsewhere: cheaper than scaling every step beforehand); a step
+        whose sum falls outside (1e-28, 1e36), where what underflowed could matter or something
+        overflowed, is summed again in float64, where no float32 number's square is out of
+        range."""
         n0, T = self.first, self.T
         sq = np.zeros(T)
         if n0 >= T:
             return sq
-        Z = self.Zt[n0:]
-        s = scale[n0:]
-        rescale = self.D.dtype != np.float64
-        if rescale:
-            s = np.where((s > 0) & np.isfinite(s), s, 1.0)
-            Z *= (1.0 / s).astype(Z.dtype)[:, None, None]
-        # A chunk of steps at a time, sized like the backward's, so that P stays in cache
-        # between its GEMM, its squares and the GEMV (measured: a third faster at T = 200).
-        n = self.steps
-        P = self.cell._buf("Pstep", (n, self.rows, Z.shape[2]), self.D.dtype)
-        D = self.D.transpose(1, 0, 2)
+        P = self.P.reshape(T, -1)[n0:]
+        Q = self.cell._buf("Pstep", self.P.shape, P.dtype).reshape(T, -1)[n0:]
         out = sq[n0:]
-        for a in range(0, T - n0, n):
-            b = min(a + n, T - n0)
-            Pc = P[:b - a]
-            np.matmul(D[n0 + a:n0 + b], Z[a:b], out=Pc)
-            np.square(Pc, out=Pc)
-            out[a:b] = Pc.reshape(b - a, -1) @ weights
-        if rescale:
-            sq[n0:] *= s * s
+        with np.errstate(over="ignore", invalid="ignore"):    # what overflows is redone
+            out[:] = np.square(P, out=Q) @ self.weights
+        if P.dtype != np.float64 and not (1e-28 < out.min() and out.max() < 1e36):
+            redo = ~((out > 1e-28) & (out < 1e36))
+            wide = P[redo].astype(np.float64)
+            out[redo] = np.square(wide, out=wide) @ self.weights.astype(np.float64)
         return np.sqrt(sq)

@@ -81,12 +81,12 @@ class GRU(Cell):
         dH = self._fresh("dH", (T, Hn, B), dtype)
         dA = self._fresh("dA", (T, 4, Hn, B), dtype)  # rows r, z, n, hn
         dH[T - 1] = last
+        norms = _SquaredNorms(T, dtype)
         wg = self._weight_grads(X, Hs, 4 * Hn, dtype)
         P = self._buf("P", (wg.steps, 3, Hn, B), dtype)
         tmp = self._buf("tmp", (Hn, B), dtype)
         mm, mul, add = np.matmul, np.multiply, np.add
         cut = self._cutoff(dtype)
-        norms = _SquaredNorms(T, dtype)
         stop = 0                             # steps before this one are known to be zero
         for t0, t1 in wg.chunks(T):
             p3 = P[:t1 - t0]
@@ -121,7 +121,7 @@ class GRU(Cell):
             "bias_hh_l0": G[hidden_rows, Hn + I],
         }
         dH_norm = norms.norms()
-        metrics = self._step_metrics(wg, p["weight_ih_l0"].T, Hn, dH_norm)
+        metrics = self._step_metrics(wg, p["weight_ih_l0"].T)
         # dA (r, z, n rows) is a view; dAh (r, z, hn) needs a copy, made only if asked for.
         return Backward(grads=grads, dH=_swap(dH), dH_norm=dH_norm, gate_grads=lambda: (
             _swap(dA.reshape(T, 4 * Hn, B)[:, :3 * Hn]),

@@ -85,6 +85,7 @@ class LSTM(Cell):
         dHs = self._fresh("dH", (T + 1, Hn, B), dtype)
         dC = self._fresh("dC", (T, Hn, B), dtype)
         dHs[T] = last
+        norm_h, norm_c = _SquaredNorms(T, dtype), _SquaredNorms(T, dtype)
         wg = self._weight_grads(X, Hs, 4 * Hn, dtype)
         # A step's δ, in the slab's order [di; df; do; dg], lives in this ring until its chunk
         # goes into the weight gradients.
@@ -97,7 +98,6 @@ class LSTM(Cell):
         y01 = Y[:2]
         mm, mul, add, sub = np.matmul, np.multiply, np.add, np.subtract
         cut = self._cutoff(dtype)
-        norm_h, norm_c = _SquaredNorms(T, dtype), _SquaredNorms(T, dtype)
         stop = 0                             # steps before this one are known to be zero
         # Per step, with the gates i, f, o, g, tc = tanh c_t and c_{t-1}, every call a product
         # or difference of (H, B) blocks (or of several adjacent ones):
@@ -144,8 +144,7 @@ class LSTM(Cell):
         grads = self._split_grads(G, Hn, X.shape[2])
         dH = dHs[1:]
         dH_norm, dC_norm = norm_h.norms(), norm_c.norms()
-        metrics = self._step_metrics(wg, p["weight_ih_l0"][order].T, Hn,
-                                     np.maximum(dH_norm, dC_norm))
+        metrics = self._step_metrics(wg, p["weight_ih_l0"][order].T)
         return Backward(grads=grads, dH=_swap(dH), dC=_swap(dC),
                         dH_norm=dH_norm, dC_norm=dC_norm,
                         gate_grads=lambda: (self._gate_grads(S, TC, dH, dC), None),

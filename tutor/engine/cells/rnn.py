@@ -43,11 +43,11 @@ class TanhRNN(Cell):
         dH = self._fresh("dH", (T, Hn, B), dtype)
         dA = self._fresh("dA", (T, Hn, B), dtype)
         dH[T - 1] = last
+        norms = _SquaredNorms(T, dtype)
         wg = self._weight_grads(X, Hs, Hn, dtype)
         D = self._buf("D", (wg.steps, Hn, B), dtype)
         mm, mul = np.matmul, np.multiply
         cut = self._cutoff(dtype)
-        norms = _SquaredNorms(T, dtype)
         stop = 0                             # steps before this one are known to be zero
         for t0, t1 in wg.chunks(T):
             slope = D[:t1 - t0]
@@ -69,7 +69,7 @@ class TanhRNN(Cell):
         grads = self._split_grads(wg.total(), Hn, X.shape[2])
         dH_norm = norms.norms()
         return Backward(grads=grads, dH=_swap(dH), dA=_swap(dA), dH_norm=dH_norm,
-                        step_metrics=self._step_metrics(wg, p["weight_ih_l0"].T, Hn, dH_norm))
+                        step_metrics=self._step_metrics(wg, p["weight_ih_l0"].T))
 
 
     def state_jacobians(self, W_hh, cache, sample):
