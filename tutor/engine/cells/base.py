@@ -376,9 +376,7 @@ class _WeightGrads:
     gradient at the end. With them, each chunk's own terms P_t = δ_t·[h_{t-1}; x_t; 1]ᵀ are
     made at once (one batched GEMM: the products the single GEMM would do), summed into the
     gradient and kept, so that the per-step norms cost a pass over P when asked for, not a
-    second round of products (measured: that round alone was a sixth of a training step).
-
-    """
+    second round of products (measured: that round alone was a sixth of a training step)."""
 
     CHUNK_BYTES = 1 << 18                    # a chunk of δ: a quarter MiB, at home in L2
 
@@ -471,11 +469,10 @@ class _WeightGrads:
 
         In float32 a square below ~1e-38 is subnormal or lost and one above ~3e38 is inf: a
         vanishing or exploding gradient reaches both. Each step is squared in float32 first
-        (on this CPU subnormal squares measured 2.5 times slower, not the hundredfold of
-        subnormal arithmetic elsewhere: cheaper than scaling every step beforehand); a step
-        whose sum falls outside (1e-28, 1e36), where what underflowed could matter or something
-        overflowed, is summed again in float64, where no float32 number's square is out of
-        range."""
+        (squares that come out subnormal measured about twice as slow: cheaper than dividing
+        every step by its size beforehand); a step whose sum falls outside (1e-28, 1e36),
+        where what underflowed could matter or something overflowed, is summed again in
+        float64, where no float32 number's square is out of range."""
         n0, T = self.first, self.T
         sq = np.zeros(T)
         if n0 >= T:
