@@ -3,10 +3,12 @@
     python bench/language.py                    # both, on seeds 0-4
     python bench/language.py --seeds 0,1,2      # other seeds
     python bench/language.py --only insight     # or: contrast, batch
+    python bench/language.py --only insight --hidden 48 --lr 0.02   # another preset to compare
 
-- insight: at the preset of lessons/*-language.md, train the LSTM until the 20-step average
-  accuracy on the language word reaches 90%; per seed the step, the wall time and the process's
-  CPU time, then their medians. The goal: every seed under 30 s of training on one core.
+- insight: at the preset of lessons/*-language.md (or with --hidden, --lr changed), train the
+  LSTM until the 20-step average accuracy on the language word reaches 90%; per seed the step,
+  the wall time and the process's CPU time, then their medians. The goal: every seed under
+  30 s of training on one core.
 - contrast: exactly what `rnn-tutor train --task language --cell C --seq-len 30 --steps 3000`
   does (the command line's own defaults for the task), for rnn, lstm and gru: the mean accuracy
   on the language word over the last 100 steps, per seed.
@@ -108,6 +110,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=seed_list, default=[0, 1, 2, 3, 4])
     parser.add_argument("--only", choices=("insight", "contrast", "batch"), action="append")
     parser.add_argument("--steps", type=int, default=3000, help="contrast steps (default 3000)")
+    parser.add_argument("--hidden", type=int, help="insight: this hidden size, not the preset's")
+    parser.add_argument("--lr", type=float, help="insight: this learning rate, not the preset's")
     parser.add_argument("--jobs", type=int, default=1,
                         help="contrast runs in this many processes at once (default 1)")
     args = parser.parse_args(argv)
@@ -125,6 +129,8 @@ def main(argv=None) -> int:
 
     if "insight" in parts:
         base = lesson_settings()
+        changes = {k: v for k, v in (("hidden", args.hidden), ("lr", args.lr)) if v is not None}
+        base = base.replace(**changes) if changes else base
         print(f"time to insight: {describe(base)}: 20-step accuracy on the language word "
               f"≥ {GOAL:.0%}")
         print("| seed | step | wall s | CPU s |")

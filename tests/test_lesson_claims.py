@@ -384,18 +384,18 @@ def _(lesson, seed, full):
 
 
 @across_seeds("vanishing-gradient", "adam-remember",
-              "remember at T = 50: some seeds learn (accuracy ≥ 95% within 1,500 steps), "
-              "some do not, and those end above 40% (accuracy, last 50 steps; chance 25%)",
-              seeds=(0, 1, 2, 3, 4))
+              "remember at T = 50, seeds 0 to 9: at least one learns (accuracy ≥ 95% within 1,500 "
+              "steps), at least two others end part of the way (above 40%, accuracy over the last "
+              "50 steps; chance 25%), and not every seed learns", seeds=tuple(range(10)))
 def _(lesson, seeds, full):
-    shown, learned, partway = [], [], True
+    shown, learned, partway = [], 0, 0
     for seed in seeds:
         t = trace(preset(lesson, seed, task="remember"), 1500, learned_accuracy(0.95))
         at = t.first_window("accuracy", lambda a: a >= 0.95)
-        learned.append(at is not None)
-        partway &= at is not None or (t.steps == 1500 and t.tail_mean("accuracy") > 0.4)
+        learned += at is not None
+        partway += at is None and t.steps == 1500 and t.tail_mean("accuracy") > 0.4
         shown.append(f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})")
-    return Result(any(learned) and not all(learned) and partway, shown)
+    return Result(1 <= learned < len(seeds) and partway >= 2, shown)
 
 
 def mechanism_at_step0(settings: Settings) -> dict:
@@ -620,18 +620,29 @@ def _tanh_head_case(lesson, seed, **changes):
     return preset(lesson, seed, cell="rnn", radius=1.5, lr=0.1, **changes)
 
 
-@each_seed("exploding-gradients", "tanh-head",
-           "rnn, radius 1.5, lr 0.1: diverges between steps 20 and 100; |h_T| > 0.95 by step 10; "
-           "head weights grow 2–8× per step before the overflow")
-def _(lesson, seed, full):
-    t = trace(_tanh_head_case(lesson, seed), 100)
-    d = t.diverged_at
-    if d is None or not 20 <= d <= 100:
-        return False, f"diverged at {d}"
-    norms = t.head_norm[d - 7:d - 2]                      # five finite steps before the end
-    growth = (norms[-1] / norms[0]) ** (1 / (len(norms) - 1))
-    ok = t.h_abs[9] > 0.95 and 2 <= growth <= 8
-    return ok, f"at {d}, |h| {t.h_abs[9]:.2f}, ×{growth:.1f}/step"
+@across_seeds("exploding-gradients", "tanh-head",
+              "rnn, radius 1.5, lr 0.1: |h_T| > 0.95 by step 10 and the loss above 1,000 within "
+              "50 steps on every seed; on at least two of the three it overflows between steps 20 "
+              "and 100, the head's weights growing 2–8× per step before it", seeds=(0, 1, 2),
+              fast=True)
+def _(lesson, seeds, full):
+    shown, ok, overflowed = [], True, 0
+    seeds = seeds if full else seeds[:1]          # the default test run: the preset's seed
+    for seed in seeds:
+        t = trace(_tanh_head_case(lesson, seed), 100)
+        d = t.diverged_at
+        peak = max(t.loss[:50])
+        ok &= t.h_abs[9] > 0.95 and peak > 1000
+        text = f"|h| {t.h_abs[9]:.2f}, loss up to {sci(peak)}"
+        if d is not None and 20 <= d <= 100:
+            norms = t.head_norm[d - 7:d - 2]                  # five finite steps before the end
+            growth = (norms[-1] / norms[0]) ** (1 / (len(norms) - 1))
+            overflowed += 2 <= growth <= 8
+            text += f", overflow at {d}, ×{growth:.1f}/step"
+        else:
+            text += ", no overflow in 100 steps"
+        shown.append(text)
+    return Result(ok and overflowed >= min(2, len(seeds)), shown)
 
 
 @each_seed("exploding-gradients", "tanh-head-frozen",
@@ -1160,12 +1171,21 @@ def _(lesson, seed, full):
     return t.steps == steps and acc < 0.35, f"{acc:.2f} at {t.steps}"
 
 
-@each_seed("truncated-bptt", "full-learns",
-           "full BPTT from a fresh start: 20-step accuracy ≥ 70% within 1,000 steps", fast=False)
-def _(lesson, seed, full):
-    t = trace(preset(lesson, seed, truncate=None), 1000, learned_accuracy(0.7))
-    at = t.first_window("accuracy", lambda a: a >= 0.7)
-    return at is not None, f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f})"
+@across_seeds("truncated-bptt", "full-learns",
+              "full BPTT from a fresh start, seeds 0 to 5: at least four pass 70% (20-step "
+              "accuracy) within 1,000 steps; on seed 0 it is still below 70% after 3,000",
+              seeds=tuple(range(6)))
+def _(lesson, seeds, full):
+    shown, passed, stalls = [], 0, True
+    for seed in seeds:
+        t = trace(preset(lesson, seed, truncate=None), 3000 if seed == 0 else 1000,
+                  learned_accuracy(0.7))
+        at = t.first_window("accuracy", lambda a: a >= 0.7)
+        passed += at is not None and at <= 1000
+        if seed == 0:
+            stalls = at is None and t.steps == 3000
+        shown.append(f"step {at}" if at else f"no ({t.tail_mean('accuracy'):.2f} at {t.steps})")
+    return Result(passed >= 4 and stalls, shown)
 
 
 @each_seed("truncated-bptt", "live-off-learns",
@@ -1378,24 +1398,27 @@ def _predict_after(lesson, seed, cell, steps):
 
 @each_seed("language", "predict-sensitivity",
            "after 1,500 steps of `rnn-tutor train`'s defaults: the LSTM's top word is portuguese "
-           "with p > 0.9 and its sensitivity to brazil is over 20× the RNN's; the RNN's top three "
-           "are languages below 20% and its sensitivity to fluent is over 50× that to brazil",
-           fast=False)
+           "with p > 0.9 and brazil is among the five of the 34 words its guess leans on most; "
+           "the RNN's top three are languages below 20%, its sensitivity to fluent is over 50× "
+           "that to brazil, and brazil is among the ten it leans on least", fast=False)
 def _(lesson, seed, full):
     lstm = _predict_after(lesson, seed, "lstm", 1500)
     rnn = _predict_after(lesson, seed, "rnn", 1500)
     sens = {cell: [s["grad_norm"] for s in answer["sensitivity"]]
             for cell, answer in (("lstm", lstm), ("rnn", rnn))}
     brazil = PREDICT_TEXT.split().index("brazil")
+    rank = {cell: 1 + sum(v > s[brazil] for v in s) for cell, s in sens.items()}
+    n = len(sens["rnn"])
     top = lstm["next"][0]
     from tutor.engine.grammar import PAIRS
     languages = {lang for _, lang in PAIRS}
     ratio = sens["rnn"][-1] / sens["rnn"][brazil]
-    lstm_over_rnn = sens["lstm"][brazil] / sens["rnn"][brazil]
-    ok = (top["word"] == "portuguese" and top["p"] > 0.9 and lstm_over_rnn > 20
-          and all(n["word"] in languages and n["p"] < 0.2 for n in rnn["next"]) and ratio > 50)
-    return ok, (f"lstm {top['word']} {top['p']:.2f}, brazil lstm/rnn {lstm_over_rnn:.0f}×, "
-                f"rnn top {rnn['next'][0]['p']:.2f}, fluent/brazil {ratio:.0f}×")
+    ok = (n == 34 and top["word"] == "portuguese" and top["p"] > 0.9 and rank["lstm"] <= 5
+          and all(w["word"] in languages and w["p"] < 0.2 for w in rnn["next"]) and ratio > 50
+          and rank["rnn"] > n - 10)
+    return ok, (f"lstm {top['word']} {top['p']:.2f}, brazil ranked {rank['lstm']} of {n}; "
+                f"rnn top {rnn['next'][0]['p']:.2f}, fluent/brazil {ratio:.0f}×, brazil ranked "
+                f"{rank['rnn']}")
 
 
 def _autocomplete_after(lesson, seed, cell, steps):
