@@ -135,7 +135,6 @@ class PredictView(CheckpointView):
     def _refresh_view(self) -> None:
         if not self.children:
             return
-        options = self.checkpoint.options
         focused = self.is_attached and self.screen.focused is self
         outcome = None if self.measured is None else self.checkpoint.outcome(self.measured)
         for line in self.query(_OptionLine):
