@@ -362,7 +362,8 @@ class _StepMetrics:
 
     def parts(self):
         """For adding passes together (truncation): dX (I, T, B), every step's contribution
-        P_t (T, rows, H+I+1) in float64, and the weights of its entries."""
+        P_t (T, rows, H+I+1) as float64 (the pass's own products, in its dtype), and the
+        weights of its entries."""
         return self.wg.input_grads(self.W_x), self.wg.contributions(), self.wg.weights
 
 
@@ -441,7 +442,8 @@ class _WeightGrads:
 
     def input_grads(self, W_x: np.ndarray) -> np.ndarray:
         """∂L/∂x_t for every step, (I, T, B): W_xᵀ·δ_t over the first W_x.shape[1] rows of δ
-        (those that meet the input), one GEMM over all steps; zero before `first`."""
+        (those that meet the input), one GEMM over all steps (a GEMV per input when there are
+        four or fewer); zero before `first`."""
         I, r = W_x.shape
         dX = np.zeros((I, self.T, self.B), self.D.dtype)
         c = self.first * self.B
@@ -455,7 +457,8 @@ class _WeightGrads:
         return dX
 
     def contributions(self) -> np.ndarray:
-        """P_t = δ_t·[h_{t-1}; x_t; 1]ᵀ for every step, (T, rows, H+I+1) in float64."""
+        """P_t = δ_t·[h_{t-1}; x_t; 1]ᵀ for every step, (T, rows, H+I+1) as float64: the kept
+        products, made in the pass's dtype."""
         P = np.zeros((self.T, self.rows, self.Zt.shape[2]))
         P[self.first:] = self.P[self.first:]
         return P
