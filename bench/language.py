@@ -129,8 +129,8 @@ def main(argv=None) -> int:
 
     if "insight" in parts:
         base = lesson_settings()
-        changes = {k: v for k, v in (("hidden", args.hidden), ("lr", args.lr)) if v is not None}
-        base = base.replace(**changes) if changes else base
+        base = base.replace(**{k: v for k, v in (("hidden", args.hidden), ("lr", args.lr))
+                               if v is not None})
         print(f"time to insight: {describe(base)}: 20-step accuracy on the language word "
               f"≥ {GOAL:.0%}")
         print("| seed | step | wall s | CPU s |")

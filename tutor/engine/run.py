@@ -196,8 +196,9 @@ class Run:
         """Fill the record's per-step mechanism arrays, `input_grad_norm_per_step` and
         `param_grad_norm_per_step` (and with `jacobian`, `jacobian_norm_per_step` of sequence 0),
         when `record` is the last step's, whose pass the run still holds. They are made only
-        when asked for: together the first two cost a twentieth to a seventh of a training step, the
-        Jacobian (one SVD per timestep) milliseconds (`bench/engine.py`). Returns the record."""
+        when asked for: together the first two cost a twentieth to a seventh of a training
+        step, the Jacobian (one SVD per timestep) milliseconds (`bench/engine.py`). Returns the
+        record."""
         p = self.last_pass
         if record.step != self.steps or p is None:
             return record

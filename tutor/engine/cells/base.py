@@ -406,6 +406,7 @@ class _WeightGrads:
         self.first = T                       # steps first.. have been added
         self.G = cell._buf("Gwg", (rows, K), dtype)
         if self.per_step:
+            self.G[...] = 0.0                # the chunks' sums are added in
             self.P = keep("Pwg", (T, rows, K), dtype)
             self.ones = np.ones(self.steps, dtype)
             self.weights = cell._contribution_weights(rows, Hn, I, dtype)
@@ -423,18 +424,12 @@ class _WeightGrads:
             n = t1 - t0
             P = self.P[t0:t1]
             np.matmul(deltas, self.Zt[t0:t1], out=P)
-            part = self.ones[:n] @ P.reshape(n, -1)
             G = self.G.reshape(-1)
-            if self.first == self.T:
-                G[...] = part
-            else:
-                G += part
+            G += self.ones[:n] @ P.reshape(n, -1)
         self.first = t0
 
     def total(self) -> np.ndarray:
         if self.per_step:
-            if self.first == self.T:
-                self.G[...] = 0.0
             return self.G
         c = self.first * self.B
         lhs = self.D.reshape(self.rows, self.T * self.B)[:, c:]

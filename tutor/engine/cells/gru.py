@@ -81,12 +81,12 @@ class GRU(Cell):
         dH = self._fresh("dH", (T, Hn, B), dtype)
         dA = self._fresh("dA", (T, 4, Hn, B), dtype)  # rows r, z, n, hn
         dH[T - 1] = last
-        norms = _SquaredNorms(T, dtype)
         wg = self._weight_grads(X, Hs, 4 * Hn, dtype)
         P = self._buf("P", (wg.steps, 3, Hn, B), dtype)
         tmp = self._buf("tmp", (Hn, B), dtype)
         mm, mul, add = np.matmul, np.multiply, np.add
         cut = self._cutoff(dtype)
+        norms = _SquaredNorms(T, dtype)
         stop = 0                             # steps before this one are known to be zero
         for t0, t1 in wg.chunks(T):
             p3 = P[:t1 - t0]

@@ -85,7 +85,6 @@ class LSTM(Cell):
         dHs = self._fresh("dH", (T + 1, Hn, B), dtype)
         dC = self._fresh("dC", (T, Hn, B), dtype)
         dHs[T] = last
-        norm_h, norm_c = _SquaredNorms(T, dtype), _SquaredNorms(T, dtype)
         wg = self._weight_grads(X, Hs, 4 * Hn, dtype)
         # A step's δ, in the slab's order [di; df; do; dg], lives in this ring until its chunk
         # goes into the weight gradients.
@@ -98,6 +97,7 @@ class LSTM(Cell):
         y01 = Y[:2]
         mm, mul, add, sub = np.matmul, np.multiply, np.add, np.subtract
         cut = self._cutoff(dtype)
+        norm_h, norm_c = _SquaredNorms(T, dtype), _SquaredNorms(T, dtype)
         stop = 0                             # steps before this one are known to be zero
         # Per step, with the gates i, f, o, g, tc = tanh c_t and c_{t-1}, every call a product
         # or difference of (H, B) blocks (or of several adjacent ones):

@@ -43,11 +43,11 @@ class TanhRNN(Cell):
         dH = self._fresh("dH", (T, Hn, B), dtype)
         dA = self._fresh("dA", (T, Hn, B), dtype)
         dH[T - 1] = last
-        norms = _SquaredNorms(T, dtype)
         wg = self._weight_grads(X, Hs, Hn, dtype)
         D = self._buf("D", (wg.steps, Hn, B), dtype)
         mm, mul = np.matmul, np.multiply
         cut = self._cutoff(dtype)
+        norms = _SquaredNorms(T, dtype)
         stop = 0                             # steps before this one are known to be zero
         for t0, t1 in wg.chunks(T):
             slope = D[:t1 - t0]
